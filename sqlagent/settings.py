@@ -1,0 +1,199 @@
+"""Settings: one frozen value with every knob, its default and its help text in one place.
+
+Only the shells (CLI, UI) read the environment, through ``Settings.from_env()``; the chain
+receives a ``Settings`` value and never looks anything up itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "gpt-4.1-mini"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the guard lets through. Table and column names are glob patterns, case-insensitive.
+
+    ``allowed_tables`` empty means every table not denied. A table pattern may be
+    schema-qualified (``sales.*``); an unqualified one matches the table name in any schema.
+    Column patterns are ``table.column`` (``customers.ssn``, ``*.password``).
+    """
+
+    allowed_tables: tuple[str, ...] = ()
+    denied_tables: tuple[str, ...] = ()
+    denied_columns: tuple[str, ...] = ()
+    allowed_functions: tuple[str, ...] = ()
+    """Functions to let through although they are on the built-in deny list (e.g. read_csv)."""
+    max_rows: int = 1000
+    statement_timeout: float = 30.0
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Policy:
+        """Build a policy from a mapping (as loaded from YAML/JSON); unknown keys are errors."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown policy setting(s): {', '.join(unknown)}",
+                hint=f"Known settings: {', '.join(sorted(known))}",
+            )
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("max_rows",):
+                kwargs[key] = _positive_int(key, value)
+            elif key == "statement_timeout":
+                kwargs[key] = _positive_float(key, value)
+            else:
+                if isinstance(value, str):
+                    value = [value]
+                if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(v, str) for v in value
+                ):
+                    raise ConfigError(f"Policy setting {key!r} must be a list of strings")
+                kwargs[key] = tuple(value)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Policy:
+        """Load a policy from a YAML (or JSON) file."""
+        import yaml
+
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"Policy file not found: {p}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"Policy file {p} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"Policy file {p} must hold a mapping of settings")
+        return cls.from_mapping(data)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the chain can be told. Defaults suit an analyst on a laptop."""
+
+    model: str = DEFAULT_MODEL
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    llm_timeout: float = 60.0
+    """Seconds allowed for one LLM call before it is abandoned."""
+    llm_retries: int = 2
+    """Retries of an LLM call on transient failures (connection errors, 5xx, 429)."""
+    max_repairs: int = 2
+    """How many times a failed query is sent back to the model for repair."""
+    narrate: bool = True
+    """Ask the model to narrate the result; off gives a short mechanical summary."""
+    narrate_rows: int = 20
+    """At most this many rows are shown to the model when it narrates a result."""
+    policy: Policy = field(default_factory=Policy)
+    knowledge_path: str | None = None
+    """A knowledge YAML file; by default ``<database>.knowledge.yaml`` beside a database file."""
+    candidates: int = 1
+    """Self-consistency: generate this many candidate queries and keep the majority result."""
+    adaptive: bool = False
+    """With candidates > 2: sample two first and the rest only when those two disagree."""
+    history: bool = True
+    """Record every answer's trace in the local history store (``sqlagent history``)."""
+    history_path: str | None = None
+    """The history database; by default in the user's data directory."""
+    context_budget: int = 3000
+    """Approximate tokens of schema context; a larger schema is pruned to the question."""
+
+    @property
+    def max_rows(self) -> int:
+        return self.policy.max_rows
+
+    @property
+    def statement_timeout(self) -> float:
+        return self.policy.statement_timeout
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an endpoint can be called: a key, or a base URL of a local server."""
+        return bool(self.api_key or self.base_url)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (``max_rows``/``statement_timeout`` included)."""
+        policy_changes = {
+            k: changes.pop(k) for k in ("max_rows", "statement_timeout") if k in changes
+        }
+        policy = replace(self.policy, **policy_changes) if policy_changes else self.policy
+        return replace(self, policy=policy, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from environment variables (only the shells call this).
+
+        ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``SQLAGENT_MODEL``, ``SQLAGENT_LLM_TIMEOUT``,
+        ``SQLAGENT_MAX_ROWS``, ``SQLAGENT_MAX_REPAIRS``, ``SQLAGENT_STATEMENT_TIMEOUT``,
+        ``SQLAGENT_POLICY`` (a policy file), ``SQLAGENT_KNOWLEDGE`` (a knowledge file),
+        ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it).
+        """
+        env = os.environ if environ is None else environ
+        settings = cls(
+            model=env.get("SQLAGENT_MODEL") or DEFAULT_MODEL,
+            api_key=env.get("OPENAI_API_KEY") or None,
+            base_url=env.get("OPENAI_BASE_URL") or None,
+            knowledge_path=env.get("SQLAGENT_KNOWLEDGE") or None,
+            history=(env.get("SQLAGENT_HISTORY") or "on").strip().lower()
+            not in ("off", "0", "false", "no"),
+        )
+        changes: dict[str, Any] = {}
+        if "SQLAGENT_LLM_TIMEOUT" in env:
+            changes["llm_timeout"] = _positive_float(
+                "SQLAGENT_LLM_TIMEOUT", env["SQLAGENT_LLM_TIMEOUT"]
+            )
+        if "SQLAGENT_MAX_REPAIRS" in env:
+            changes["max_repairs"] = _non_negative_int(
+                "SQLAGENT_MAX_REPAIRS", env["SQLAGENT_MAX_REPAIRS"]
+            )
+        if env.get("SQLAGENT_POLICY"):
+            changes["policy"] = Policy.from_file(env["SQLAGENT_POLICY"])
+        settings = replace(settings, **changes)
+        if "SQLAGENT_MAX_ROWS" in env:
+            settings = settings.with_(
+                max_rows=_positive_int("SQLAGENT_MAX_ROWS", env["SQLAGENT_MAX_ROWS"])
+            )
+        if "SQLAGENT_STATEMENT_TIMEOUT" in env:
+            settings = settings.with_(
+                statement_timeout=_positive_float(
+                    "SQLAGENT_STATEMENT_TIMEOUT", env["SQLAGENT_STATEMENT_TIMEOUT"]
+                )
+            )
+        return settings
+
+
+def _positive_float(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not number > 0:
+        raise ConfigError(f"{name} must be greater than zero, not {value!r}")
+    return number
+
+
+def _positive_int(name: str, value: Any) -> int:
+    number = _non_negative_int(name, value)
+    if number == 0:
+        raise ConfigError(f"{name} must be at least 1")
+    return number
+
+
+def _non_negative_int(name: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{name} must not be negative, not {value!r}")
+    return number
