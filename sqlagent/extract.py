@@ -1,0 +1,520 @@
+"""Find the SQL statement in a model's reply.
+
+Models are asked for a single ```sql block, but what comes back varies: other fence tags, several
+fences, JSON objects, reasoning blocks, a bare statement wrapped in prose (in any language).
+``extract_sql`` finds the statement without judging it: validation is the guard's job, so a
+dangerous statement is returned as written (for the guard to refuse) rather than dropped.
+
+Leading comments are always stripped (they are the model talking, not the query) and the
+trailing semicolon removed; everything else is returned as the model wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import NoSQLInReply
+
+__all__ = ["extract_sql", "strip_reasoning"]
+
+# --------------------------------------------------------------------------- reasoning
+
+_REASONING_TAGS = r"(?:think|thinking|reasoning|reflection)"
+_REASONING_BLOCK = re.compile(rf"<({_REASONING_TAGS})\b[^>]*>.*?</\1\s*>", re.S | re.I)
+# Some servers strip the opening tag and leave only the closing one.
+_REASONING_UNOPENED = re.compile(rf"\A.*?</{_REASONING_TAGS}\s*>", re.S | re.I)
+# A reply cut off while still reasoning has an opening tag and no closing one.
+_REASONING_UNCLOSED = re.compile(rf"<{_REASONING_TAGS}\b[^>]*>.*\Z", re.S | re.I)
+
+
+def strip_reasoning(text: str) -> str:
+    """``text`` without ``<think>...</think>`` (and similar) reasoning blocks, trimmed.
+
+    >>> strip_reasoning("<think>The user wants a count.</think>SELECT 1")
+    'SELECT 1'
+    """
+    text = _REASONING_BLOCK.sub("", text)
+    text = _REASONING_UNOPENED.sub("", text)
+    text = _REASONING_UNCLOSED.sub("", text)
+    return text.strip()
+
+
+# --------------------------------------------------------------------------- what SQL looks like
+
+# fmt: off
+_STARTERS = (
+    "select", "with", "values", "from", "explain", "describe", "desc", "summarize", "show",
+    "insert", "replace", "upsert", "update", "delete", "merge", "create", "drop", "alter",
+    "truncate", "grant", "revoke", "copy", "attach", "detach", "pragma", "install", "load", "set",
+    "reset", "call", "exec", "execute", "begin", "commit", "rollback", "use", "export", "import",
+    "vacuum", "checkpoint", "analyze", "pivot", "unpivot", "table",
+)
+# fmt: on
+
+# The start of each kind of statement, precise enough that prose which merely begins with the
+# same word ("Show me...", "Update: ...", "From the data...") does not match.
+_NAME = r"[\w\"`\[\]$.]+"
+_SHAPES = re.compile(
+    r"""(?:
+      select\s+\S
+    | with\s+(?:recursive\s+)?NAME\s*(?:\([^)]*\)\s*)?as\s+(?:not\s+)?(?:materialized\s+)?\(
+    | values\s*\(
+    | from\s+NAME(?:\s+(?:as\s+)?\w+)?\s*(?:select\b|where\b|;|\Z)
+    | (?:explain|describe|desc|summarize)\s+(?:analy[sz]e\s+)?
+        (?:select\b|with\b|from\b|NAME\s*;?\s*\Z)
+    | show\s+(?:all\s+)?(?:tables|databases|schemas|columns|create)\b
+    | (?:insert|replace|upsert)\s+(?:or\s+\w+\s+)?(?:ignore\s+)?into\s
+    | update\s+NAME\s+(?:(?:as\s+)?\w+\s+)?set\s
+    | delete\s+from\s
+    | merge\s+into\s
+    | (?:create|drop|alter)\s+(?:or\s+replace\s+)?
+        (?:(?:temp|temporary|unique|materialized|persistent|global|local|if\s+not\s+exists)\s+)*
+        (?:table|view|index|schema|database|sequence|macro|function|type|secret|trigger
+          |procedure|user|role|extension)\b
+    | truncate\s+(?:table\s+)?NAME
+    | (?:grant|revoke)\s+[\w\s,]+?\s(?:on|to|from)\s
+    | copy\s+(?:\(|NAME\s+(?:\([^)]*\)\s*)?(?:to|from)\s)
+    | (?:attach|detach)\s+(?:database\s+)?(?:if\s+(?:not\s+)?exists\s+)?['"\w]
+    | pragma\s+\w+
+    | (?:install|load)\s+['"]?\w+['"]?\s*(?:;|\Z)
+    | (?:set|reset)\s+(?:session\s+|local\s+|global\s+)?[\w.@]+\s*(?:=|to\s|;|\Z)
+    | (?:call|exec|execute)\s+[\w.]+\s*\(
+    | (?:begin|commit|rollback)\s*(?:transaction\b|work\b|;|\Z)
+    | use\s+NAME\s*(?:;|\Z)
+    | (?:export|import)\s+database\s
+    | (?:vacuum|checkpoint|analyze)(?:\s+NAME)?\s*(?:;|\Z)
+    | (?:pivot|unpivot)\s+NAME\s+on\s
+    | table\s+NAME\s*(?:;|\Z)
+    )""".replace("NAME", _NAME),
+    re.I | re.X,
+)
+
+# Words a line of SQL commonly starts with; a line starting with anything else may be prose.
+# fmt: off
+_CLAUSE_WORDS = frozenset({
+    "select", "from", "where", "join", "left", "right", "inner", "outer", "full", "cross",
+    "natural", "on", "using", "group", "order", "having", "limit", "offset", "fetch", "union",
+    "intersect", "except", "and", "or", "not", "case", "when", "then", "else", "end", "as", "with",
+    "window", "qualify", "values", "set", "insert", "update", "delete", "into", "returning", "by",
+    "asc", "desc", "distinct", "all", "any", "exists", "in", "is", "null", "between", "like",
+    "ilike", "over", "partition", "lateral", "pivot", "unpivot", "top", "sample", "tablesample",
+})
+# fmt: on
+
+_KEYWORD_ANYWHERE = re.compile(r"\b(?:" + "|".join(_STARTERS) + r")\b", re.I)
+
+
+def _strip_leading_comments(sql: str) -> str:
+    while True:
+        sql = sql.lstrip()
+        if sql.startswith(("--", "#")):
+            newline = sql.find("\n")
+            sql = "" if newline < 0 else sql[newline + 1 :]
+        elif sql.startswith("/*"):
+            close = sql.find("*/", 2)
+            sql = "" if close < 0 else sql[close + 2 :]
+        else:
+            return sql
+
+
+def _strip_trailing(sql: str) -> str:
+    """``sql`` without trailing semicolons, nor a comment after the last one (``; -- done``)."""
+    while True:
+        sql = sql.rstrip()
+        if sql.endswith(";"):
+            sql = sql[:-1]
+            continue
+        comment = sql.rfind("--", sql.rfind("\n") + 1)
+        before = sql[:comment].rstrip() if comment >= 0 else ""
+        if before.endswith(";") and before.count("'") % 2 == 0:
+            sql = before
+            continue
+        return sql
+
+
+def _tidy(sql: str) -> str:
+    """Leading comments, surrounding whitespace and trailing semicolons removed."""
+    return _strip_trailing(_strip_leading_comments(sql)).strip()
+
+
+def _looks_like_sql(sql: str) -> bool:
+    """True when ``sql`` (tidied) starts like a statement of some kind."""
+    body = sql.lstrip("( \t\n")
+    if not _SHAPES.match(body):
+        return False
+    if body[:6].lower() == "select":
+        return _plausible_select(body)
+    return True
+
+
+def _plausible_select(sql: str) -> bool:
+    """Tell ``SELECT 1`` from "Select the customers who ordered twice."."""
+    if re.search(r"\bfrom\b", sql, re.I):
+        return True
+    if re.search(r"[.!?。]\s*\Z", sql):
+        return False
+    return bool(re.search(r"[(*'\"0-9=+,]", sql)) or len(sql.split()) <= 4
+
+
+# --------------------------------------------------------------------------- fences
+
+
+@dataclass(frozen=True)
+class _Fence:
+    tag: str
+    body: str
+    start: int
+    end: int
+
+    @property
+    def is_sql(self) -> bool:
+        return self.tag.endswith("sql") or self.tag in _SQL_TAGS
+
+    @property
+    def is_json(self) -> bool:
+        return self.tag in ("json", "json5", "jsonc")
+
+
+# fmt: off
+_SQL_TAGS = frozenset({
+    "sql", "postgres", "postgresql", "duckdb", "mariadb", "sqlite", "sqlite3", "oracle",
+    "bigquery", "snowflake", "trino", "presto", "hive", "hiveql", "clickhouse", "redshift",
+    "athena", "databricks", "spark", "sql92", "ansi", "mssql", "tsql", "t-sql",
+})
+# fmt: on
+_TAG = re.compile(r"[\w+#.:-]*[ \t]*")
+
+
+def _fences(text: str) -> list[_Fence]:
+    """Every ``` fenced block in order; a last one left open (a cut-off reply) runs to the end."""
+    fences: list[_Fence] = []
+    pos = 0
+    while True:
+        start = text.find("```", pos)
+        if start < 0:
+            return fences
+        line_end = text.find("\n", start)
+        line_end = len(text) if line_end < 0 else line_end
+        info = text[start + 3 : line_end]
+        if _TAG.fullmatch(info):
+            tag, body_start = info.strip().lower(), line_end + 1
+        else:  # ```SELECT 1``` on one line: no tag, the code starts at once
+            tag, body_start = "", start + 3
+        close = text.find("```", body_start)
+        end = len(text) if close < 0 else close + 3
+        body = text[body_start : len(text) if close < 0 else close]
+        if not tag:
+            # "```\nsql\nSELECT..." and "```sql SELECT ...```": the tag ended up in the body.
+            m = re.match(r"\s*([a-z0-9-]*sql|duckdb|sqlite)[ \t]*(?:\n|[ \t](?=\S))", body, re.I)
+            if m and _looks_like_sql(_tidy(body[m.end() :])):
+                tag, body = m.group(1).lower(), body[m.end() :]
+        fences.append(_Fence(tag.removeprefix("language-"), body, start, end))
+        pos = end
+
+
+def _blank_out(text: str, fences: list[_Fence]) -> str:
+    """``text`` with fenced blocks replaced by blank lines (positions of prose are kept)."""
+    out = text
+    for fence in fences:
+        out = out[: fence.start] + "\n" * (fence.end - fence.start) + out[fence.end :]
+    return out
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+_SQL_KEYS = ("sql", "query", "sql_query", "sqlquery", "statement")
+_REASON_KEYS = ("reason", "explanation", "error", "message", "answer", "note")
+
+
+@dataclass(frozen=True)
+class _JsonFind:
+    sql: str | None
+    reason: str
+
+
+# Where a JSON reply can start: at the start of a line, after a colon ("Answer: {...}"), or
+# right after an opening fence. A brace in the middle of a line is more likely inside a SQL
+# string literal (WHERE payload = '{"query": 1}') and is not read as the reply.
+_JSON_START = re.compile(r"(?:^|[:：]|```(?:json)?)[ \t]*(?=\{)", re.M | re.I)
+
+
+def _json_objects(text: str, limit: int = 100) -> Iterator[dict[str, Any]]:
+    decoder = json.JSONDecoder()
+    pos = 0
+    for _ in range(limit):
+        m = _JSON_START.search(text, pos)
+        if m is None:
+            return
+        start = m.end()
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except ValueError:
+            pos = start + 1
+            continue
+        if isinstance(value, dict):
+            yield value
+        pos = end
+
+
+def _find_sql_key(obj: dict[str, Any], depth: int = 0) -> _JsonFind | None:
+    lowered = {str(k).lower(): v for k, v in obj.items()}
+    for key in _SQL_KEYS:
+        if key in lowered:
+            value = lowered[key]
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = ";\n".join(value)  # several statements: keep them all for the guard
+            if key != "sql" and value and not _looks_like_sql(_tidy(str(value))):
+                continue  # {"query": "how many cards?"} echoes the question
+            reason = next((str(lowered[k]) for k in _REASON_KEYS if lowered.get(k)), "")
+            return _JsonFind(value if isinstance(value, str) else None, reason)
+    if depth < 3:
+        for value in obj.values():
+            if isinstance(value, dict):
+                found = _find_sql_key(value, depth + 1)
+                if found is not None:
+                    return found
+    return None
+
+
+def _json_sql(text: str) -> _JsonFind | None:
+    """The last JSON object in ``text`` that has a ``sql`` (or ``query``) field."""
+    found = None
+    for obj in _json_objects(text):
+        hit = _find_sql_key(obj)
+        if hit is not None:
+            found = hit
+    return found
+
+
+# --------------------------------------------------------------------------- SQL in prose
+
+_START = re.compile(r"(?<![A-Za-z0-9_$.@])(?:" + "|".join(_STARTERS) + r")(?![A-Za-z0-9_])", re.I)
+_CONTINUES = re.compile(
+    r"\s*(?:[),]|(?:from|where|join|left|right|inner|outer|full|cross|group|order|having|"
+    r"limit|offset|union|intersect|except|and|or|on|select|window|qualify|fetch)\b)",
+    re.I,
+)
+# fmt: off
+_PROSE_STARTERS = frozenset({
+    "this", "the", "that", "these", "those", "it", "its", "here", "note", "explanation", "result",
+    "results", "i", "we", "you", "please", "let", "if", "to", "which", "where's", "there", "it's",
+    "assuming",
+})
+# fmt: on
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def _is_prose_line(line: str) -> bool:
+    """True when a line that follows a statement is the model talking again."""
+    s = line.strip()
+    if not s:
+        return False
+    if re.match(r"(?:[-*+]\s+\S|\d+\.\s+[A-Za-z]|#{1,6}\s|\*\*|>\s)", s):
+        return True  # markdown bullets, headings, emphasis, quotes
+    if _CJK.match(s) and (re.search(r"[，。：！？；]", s) or len(s) > 12):
+        return True
+    if re.match(r"[A-Za-z][\w ]{0,30}:(?!:)\s", s):
+        first = s.split()[0].rstrip(":").lower()
+        return first not in _CLAUSE_WORDS  # "Explanation: ...", "SQLResult: ..."
+    words = re.findall(r"[A-Za-z']+", s)
+    if not words:
+        return False
+    first = words[0].lower()
+    if first in _CLAUSE_WORDS:
+        return False
+    if first in _PROSE_STARTERS and s[0].isupper():
+        return True
+    return len(words) >= 3 and bool(re.search(r"[.!?:。：]\s*\Z", s))
+
+
+def _statement_end(text: str, pos: int) -> tuple[int, bool]:
+    """Where the statement starting at ``pos`` ends, and whether a ``;`` ended it.
+
+    Quotes and comments are skipped. Without a semicolon, the statement ends where prose
+    resumes: a Chinese full stop, a blank line not followed by more SQL, or a prose line.
+    """
+    i, n = pos, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "'\"`":
+            close = text.find(ch, i + 1)
+            i = n if close < 0 else close + 1
+            continue
+        if text.startswith("--", i):
+            newline = text.find("\n", i)
+            i = n if newline < 0 else newline
+            continue
+        if text.startswith("/*", i):
+            close = text.find("*/", i + 2)
+            i = n if close < 0 else close + 2
+            continue
+        if ch == ";":
+            return i, True
+        if ch == "。":
+            return i, False
+        if ch == "\n":
+            line_end = text.find("\n", i + 1)
+            line = text[i + 1 : n if line_end < 0 else line_end]
+            if not line.strip():
+                following = text[i:].lstrip()
+                if not following or not _CONTINUES.match(following):
+                    return i, False
+            elif _is_prose_line(line):
+                return i, False
+        i += 1
+    return n, False
+
+
+def _statements_at(text: str, start: int) -> str:
+    """The statement at ``start``, with any statements that directly follow it.
+
+    A second statement after the first one's semicolon is kept: the guard must see (and
+    refuse) "SELECT 1; DROP TABLE t", not just its harmless first half.
+    """
+    end, terminated = _statement_end(text, start)
+    while terminated:
+        rest = end + 1
+        while rest < len(text) and text[rest].isspace():
+            rest += 1
+        m = _START.match(text, rest)
+        if not m:
+            break
+        next_end, next_terminated = _statement_end(text, rest)
+        if not _looks_like_sql(_tidy(text[rest:next_end])):
+            break
+        end, terminated = next_end, next_terminated
+    return text[start:end]
+
+
+def _statement_start(text: str, match: re.Match[str]) -> int | None:
+    """Where a statement begins at this keyword, or None when the keyword is just a word.
+
+    A statement begins at the start of a line, after a colon or Chinese text, or anywhere when
+    the keyword is in capitals; opening parentheses before it belong to it.
+    """
+    start = match.start()
+    while start > 0 and text[start - 1] in " \t(":
+        start -= 1
+    while text[start] in " \t":
+        start += 1
+    line_start = text.rfind("\n", 0, start) + 1
+    before = text[line_start:start].rstrip()
+    if not before or before.endswith((":", "：", ">")) or _CJK.match(before[-1]):
+        return start
+    return start if match.group(0).isupper() else None
+
+
+def _bare_sql(prose: str) -> str | None:
+    """The first statement found in prose.
+
+    The first, not the last: in prose the statement comes first and the explanation after,
+    and an explanation may name keywords ("This SELECT counts...") that must not win.
+    """
+    tries = 0
+    for m in _START.finditer(prose):
+        start = _statement_start(prose, m)
+        if start is None:
+            continue
+        found = _statements_at(prose, start)
+        sql = _tidy(found)
+        if _looks_like_sql(sql) and not _INTRO_LINE.search(found.split("\n", 1)[0]):
+            return sql
+        tries += 1
+        if tries >= _MAX_TRIES:  # each try reads to the end of the reply: bound the work
+            return None
+    return None
+
+
+# A line of SQL never ends in sentence punctuation; a line starting with a keyword that does
+# is prose ("Select statement below:", "Update the filter first.").
+_INTRO_LINE = re.compile(r"[.:!?。：！？]\s*\Z")
+_MAX_TRIES = 20
+
+
+_INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+
+
+def _inline_sql(prose: str) -> str | None:
+    """The first `inline code` span that holds a statement (same reason as ``_bare_sql``)."""
+    for m in _INLINE_CODE.finditer(prose):
+        sql = _tidy(m.group(1))
+        if _looks_like_sql(sql):
+            return sql
+    return None
+
+
+_XML_SQL = re.compile(r"<sql>(.*?)</sql>", re.S | re.I)
+
+
+# --------------------------------------------------------------------------- extract_sql
+
+
+def extract_sql(text: str) -> str:
+    """The SQL statement in a model's reply, without its trailing semicolon.
+
+    Raises ``NoSQLInReply`` when the reply holds no statement (a refusal or an explanation).
+    Several statements in one block are all returned, for the guard to refuse.
+
+    >>> extract_sql("Here you go:\\n```sql\\nSELECT count(*) FROM cards;\\n```")
+    'SELECT count(*) FROM cards'
+    """
+    reply = strip_reasoning(text)
+    fences = _fences(reply)
+
+    # 1. A block tagged as SQL. When there are several, the last one wins: models that
+    #    correct themselves ("Wait, the join is wrong. Corrected: ...") or show a sample
+    #    before the answer put the answer last.
+    tagged = [_tidy(f.body) for f in fences if f.is_sql]
+    tagged += [_tidy(m.group(1)) for m in _XML_SQL.finditer(reply)]
+    tagged = [sql for sql in tagged if sql and _KEYWORD_ANYWHERE.search(sql)]
+    if tagged:
+        return tagged[-1]
+
+    # 2. A JSON object with a "sql" field (bare or in a ```json block). A null or empty field
+    #    is the model saying it cannot answer: its stated reason becomes the message.
+    found = _json_sql(reply)
+    if found is not None:
+        sql = _tidy(_unfence(found.sql or ""))
+        if sql:
+            return sql
+        raise _no_sql(text, reply, found.reason)
+
+    # 3. An untagged (or oddly tagged) block that reads as SQL; the last, as in step 1.
+    untagged = [_tidy(f.body) for f in fences if not f.is_json]
+    untagged = [sql for sql in untagged if _looks_like_sql(sql)]
+    if untagged:
+        return untagged[-1]
+
+    # 4. A statement in the prose itself: in `inline code`, or bare.
+    prose = _blank_out(reply, fences)
+    in_prose = _inline_sql(prose) or _bare_sql(prose)
+    if in_prose:
+        return in_prose
+    raise _no_sql(text, reply)
+
+
+def _unfence(sql: str) -> str:
+    """A JSON field's value may itself hold a fenced block."""
+    fences = _fences(sql)
+    return fences[-1].body if fences else sql
+
+
+def _no_sql(text: str, reply: str, reason: str = "") -> NoSQLInReply:
+    said = " ".join((reason or reply).split())
+    if len(said) > 300:
+        said = said[:299] + "…"
+    message = (
+        f"The model did not write a SQL query. It said: {said}"
+        if said
+        else "The model's reply was empty."
+    )
+    return NoSQLInReply(
+        message,
+        reply=text,
+        hint="Rephrase the question, or check that this database holds the data it asks about.",
+    )

@@ -1,0 +1,366 @@
+"""The language model: one small protocol and one implementation over the ``openai`` package.
+
+Any OpenAI-compatible endpoint works: OpenAI itself, or a local Ollama, vLLM or llama.cpp server
+given by its base URL. Every failure of the endpoint is translated into the package's own errors
+here, in ``_translate``, and nowhere else.
+
+``openai`` takes about a second to import, so it is imported on first use, never at module
+import: the CLI's ``--help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+
+from .errors import ConfigError, LLMError, LLMTimeout, LLMUnavailable
+from .types import Completion, Message, Usage
+
+if TYPE_CHECKING:
+    import openai
+
+    from .settings import Settings
+
+__all__ = ["LLM", "OpenAILLM"]
+
+NO_KEY_PLACEHOLDER = "sk-no-key-required"
+"""Sent as the API key to a server given by base URL without a key (local servers ignore it)."""
+
+DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model: messages in, one completion out.
+
+    ``on_token``, when given, is called with each piece of text as it arrives; the returned
+    ``Completion`` still holds the whole text and the token usage.
+    """
+
+    model: str
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float = 0.0,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Completion: ...
+
+
+class OpenAILLM:
+    """A chat model behind an OpenAI-compatible endpoint.
+
+    Example::
+
+        llm = OpenAILLM("llama3.1", base_url="http://localhost:11434/v1")
+        reply = llm.complete([{"role": "user", "content": "Say hi"}])
+        print(reply.text, reply.usage.total_tokens)
+
+    ``timeout`` bounds each call as a whole, retries included: a server that accepts the
+    request and then sends nothing, or trickles tokens forever, is abandoned after ``timeout``
+    seconds with ``LLMTimeout``. Transient failures (connection errors, 429, 5xx) are retried
+    ``max_retries`` times by the ``openai`` client, with its backoff (it honours
+    ``Retry-After``). Without ``api_key`` the ``openai`` client reads ``OPENAI_API_KEY``;
+    with a ``base_url`` but no key a placeholder is sent, as local servers need none.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        client: openai.OpenAI | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ConfigError(f"The LLM timeout must be greater than zero, not {timeout!r}")
+        self.model = model
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self._api_key = api_key
+        self._base_url = base_url
+        self._client = client
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAILLM:
+        """The model the settings describe (model name, key, base URL, timeout, retries)."""
+        return cls(
+            settings.model,
+            api_key=settings.api_key,
+            base_url=settings.base_url,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_retries,
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAILLM(model={self.model!r}, endpoint={self.endpoint!r})"
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL calls go to, without any credentials it may embed."""
+        if self._client is not None:
+            url = str(self._client.base_url)
+        else:
+            url = self._base_url or DEFAULT_ENDPOINT
+        return _without_userinfo(url.rstrip("/"))
+
+    # ----------------------------------------------------------------------- calling
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float = 0.0,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Completion:
+        """Send ``messages`` and return the reply; stream it to ``on_token`` when given."""
+        client = self._get_client()
+        payload = [dict(m) for m in messages]
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        cancel = threading.Event()
+        # The request runs on a daemon thread so that the caller can give up on it after
+        # `timeout` seconds in total: the openai client's own timeout applies to each read and
+        # each retry separately, so a slow trickle or a retried hang would outlast it. Tokens
+        # travel back through the queue and `on_token` is called on the caller's thread (UI
+        # frameworks only allow drawing from there).
+        worker = threading.Thread(
+            target=self._request,
+            args=(client, payload, temperature, on_token is not None, events, cancel),
+            name="sqlagent-llm",
+            daemon=True,
+        )
+        deadline = time.monotonic() + self.timeout
+        worker.start()
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._timeout_error()
+                try:
+                    kind, value = events.get(timeout=remaining)
+                except queue.Empty:
+                    raise self._timeout_error() from None
+                if kind == "token":
+                    if on_token is not None:
+                        on_token(value)
+                elif kind == "done":
+                    result: Completion = value
+                    return result
+                else:
+                    raise self._translate(value)
+        finally:
+            # Whatever happened, an abandoned request stops streaming at the next chunk.
+            cancel.set()
+
+    def _request(
+        self,
+        client: openai.OpenAI,
+        messages: list[dict[str, str]],
+        temperature: float,
+        stream: bool,
+        events: queue.Queue[tuple[str, Any]],
+        cancel: threading.Event,
+    ) -> None:
+        """Run one call on the worker thread, reporting tokens, the result or the error."""
+        try:
+            if stream:
+                events.put(("done", self._stream(client, messages, temperature, events, cancel)))
+            else:
+                response = client.chat.completions.create(
+                    model=self.model,
+                    messages=cast(Any, messages),
+                    temperature=temperature,
+                    timeout=self.timeout,
+                )
+                text = ""
+                if response.choices:
+                    text = response.choices[0].message.content or ""
+                events.put(("done", Completion(text, _usage(response.usage), response.model)))
+        except Exception as exc:  # handed to the caller's thread, translated there
+            events.put(("error", exc))
+
+    def _stream(
+        self,
+        client: openai.OpenAI,
+        messages: list[dict[str, str]],
+        temperature: float,
+        events: queue.Queue[tuple[str, Any]],
+        cancel: threading.Event,
+    ) -> Completion:
+        stream = client.chat.completions.create(
+            model=self.model,
+            messages=cast(Any, messages),
+            temperature=temperature,
+            timeout=self.timeout,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        parts: list[str] = []
+        usage = Usage()
+        model = ""
+        try:
+            for chunk in stream:
+                if cancel.is_set():
+                    break
+                model = chunk.model or model
+                if chunk.usage is not None:  # some servers report it on every chunk
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices:
+                    piece = choice.delta.content if choice.index == 0 else None
+                    if piece:
+                        parts.append(piece)
+                        events.put(("token", piece))
+        finally:
+            stream.close()
+        return Completion("".join(parts), usage, model or self.model)
+
+    def _get_client(self) -> openai.OpenAI:
+        """The openai client, built on first use (importing openai is slow)."""
+        with self._lock:
+            if self._client is None:
+                import openai
+
+                api_key = self._api_key
+                if api_key is None and self._base_url is not None:
+                    api_key = NO_KEY_PLACEHOLDER
+                try:
+                    self._client = openai.OpenAI(
+                        api_key=api_key,
+                        base_url=self._base_url,
+                        timeout=self.timeout,
+                        max_retries=self.max_retries,
+                    )
+                except openai.OpenAIError:
+                    raise ConfigError(
+                        "No language model is configured: there is no API key and no base URL.",
+                        hint="Set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server "
+                        "(Ollama, vLLM, llama.cpp) that needs no key.",
+                    ) from None
+            return self._client
+
+    # ----------------------------------------------------------------------- errors
+
+    def _timeout_error(self) -> LLMTimeout:
+        return LLMTimeout(
+            f"The model {self.model!r} at {self.endpoint} did not answer within "
+            f"{self.timeout:g} seconds.",
+            hint="Check that the endpoint is up and not overloaded, try a faster model, or "
+            "raise SQLAGENT_LLM_TIMEOUT.",
+        )
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        """The package error for a failure of the ``openai`` client (the one place it happens).
+
+        Anything that is not an ``openai`` API error is returned unchanged: it is a bug, not
+        an endpoint failure, and must not be disguised as one.
+        """
+        import openai
+
+        error: LLMError
+        if isinstance(exc, openai.APITimeoutError):
+            error = self._timeout_error()
+        elif isinstance(exc, openai.APIConnectionError):
+            error = LLMUnavailable(
+                f"Could not reach the model endpoint at {self.endpoint}.",
+                hint="Check that the server is running and that OPENAI_BASE_URL points at it "
+                "(a local server usually ends in /v1).",
+            )
+        elif isinstance(exc, openai.APIStatusError):
+            error = self._status_error(exc)
+        elif isinstance(exc, openai.APIError):  # an error event in the middle of a stream
+            error = LLMUnavailable(
+                f"The model endpoint at {self.endpoint} reported an error: {_excerpt(exc.message)}"
+            )
+        else:
+            return exc
+        error.message = self._redact(error.message)
+        error.args = (error.message,)
+        # The original exception is kept for debugging, except for refused credentials,
+        # where the server's text may echo the key.
+        error.__cause__ = None if getattr(exc, "status_code", None) in (401, 403) else exc
+        error.__suppress_context__ = True
+        return error
+
+    def _status_error(self, exc: openai.APIStatusError) -> LLMError:
+        status = exc.status_code
+        detail = _error_text(exc)
+        if status in (401, 403):
+            return LLMUnavailable(
+                f"The model endpoint at {self.endpoint} refused the credentials (HTTP {status}).",
+                hint="Check OPENAI_API_KEY: it must be a valid key for this endpoint "
+                "(and OPENAI_BASE_URL, if the key belongs to another provider).",
+            )
+        if status == 404:
+            return LLMUnavailable(
+                f"The model {self.model!r} was not found at {self.endpoint} (HTTP 404)"
+                + (f": {detail}" if detail else "."),
+                hint="Set SQLAGENT_MODEL to a model this endpoint serves, and check that "
+                "OPENAI_BASE_URL is right (it usually ends in /v1).",
+            )
+        if status == 429:
+            return LLMUnavailable(
+                f"The model endpoint at {self.endpoint} is rate limiting requests (HTTP 429)"
+                + (f": {detail}" if detail else "."),
+                hint="Wait a moment and try again, or check the quota of the account.",
+            )
+        return LLMUnavailable(
+            f"The model endpoint at {self.endpoint} answered HTTP {status}"
+            + (f": {detail}" if detail else "."),
+        )
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key in it, whatever the server chose to echo."""
+        keys = {self._api_key}
+        if self._client is not None:
+            keys.add(getattr(self._client, "api_key", None))
+        for key in keys:
+            if key and len(key) >= 4 and key != NO_KEY_PLACEHOLDER:
+                text = text.replace(key, "***")
+        return _KEY_LIKE.sub("sk-***", text)
+
+
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{8,}")
+"""Anything shaped like an OpenAI key, in case a server echoes a key other than ours."""
+
+
+def _usage(usage: Any) -> Usage:
+    """The API's usage object as a ``Usage`` (zero for what the server did not report)."""
+    if usage is None:
+        return Usage()
+    return Usage(
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+    )
+
+
+def _error_text(exc: openai.APIStatusError) -> str:
+    """A short excerpt of what the server said: the error message, else the raw body."""
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("detail") or body.get("error")
+        if isinstance(message, str):
+            return _excerpt(message)
+    if isinstance(body, str):
+        return _excerpt(body)
+    try:
+        return _excerpt(exc.response.text)
+    except Exception:  # the body of a streamed response may be unreadable by now
+        return ""
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@`` (a base URL may carry credentials)."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
