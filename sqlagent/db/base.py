@@ -1,0 +1,184 @@
+"""The database interface every backend implements, and small helpers they share."""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+from ..types import QueryResult, SchemaInfo
+
+SAMPLE_ROWS = 10_000
+"""Rows read per table when looking for sample values: a huge table costs no more than this."""
+SAMPLE_MAX_DISTINCT = 50
+"""A text column with more distinct values than this (in the sampled rows) gets no samples."""
+SAMPLES_PER_COLUMN = 5
+SAMPLE_MAX_LENGTH = 80
+"""A column holding longer values is free text, not a category: it gets no samples."""
+SAMPLE_TIMEOUT = 2.0
+"""Seconds allowed for the sampling query of one table."""
+SAMPLE_BUDGET = 15.0
+"""Seconds allowed for sampling all tables; tables left over get no samples."""
+COUNT_TIMEOUT = 5.0
+"""Seconds allowed for one batch of exact row counts."""
+
+
+@runtime_checkable
+class Database(Protocol):
+    """A read-only connection to the user's data.
+
+    ``dialect`` is the sqlglot dialect name; ``display_url`` is safe to show (password masked);
+    ``path`` is the database file or folder when there is one (for files kept beside it).
+    """
+
+    dialect: str
+    display_url: str
+    path: Path | None
+
+    def schema(self, *, refresh: bool = False) -> SchemaInfo:
+        """Tables, views, columns, keys, comments, row counts and samples (cached)."""
+        ...
+
+    def execute(self, sql: str, *, max_rows: int, timeout: float) -> QueryResult:
+        """Run one read-only statement, fetching at most ``max_rows`` rows within ``timeout``."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection; the object is unusable afterwards."""
+        ...
+
+
+class Watchdog:
+    """Call ``cancel`` once if the ``with`` block is still running after ``seconds``.
+
+    >>> with Watchdog(5.0, connection.interrupt) as dog:
+    ...     run_query()
+    >>> dog.fired   # True when the query had to be cancelled
+
+    Deadlines are kept by one shared background thread (see ``_Deadlines``): entering a
+    watchdog starts no thread, which matters on a busy machine, where starting one per
+    statement costs milliseconds.
+    """
+
+    def __init__(self, seconds: float, cancel: Callable[[], Any]) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._cancel = cancel
+        self._lock = threading.Lock()
+        self._done = False
+
+    def _fire(self) -> None:
+        # The lock makes "block finished" and "cancel started" mutually exclusive, so a cancel
+        # never lands on the next statement of the same connection.
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            # A failed cancel leaves the server-side limit to act.
+            with contextlib.suppress(Exception):
+                self._cancel()
+
+    def __enter__(self) -> Watchdog:
+        _DEADLINES.add(time.monotonic() + max(self.seconds, 0.0), self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self._lock:
+            self._done = True
+            # Queued until its deadline, the watchdog must not keep the cursor alive.
+            self._cancel = _nothing
+
+
+def _nothing() -> None:
+    return None
+
+
+class _Deadlines:
+    """One daemon thread firing every live ``Watchdog`` whose deadline has passed.
+
+    Finished watchdogs stay queued until their deadline comes up and are then dropped
+    unfired. Each cancel runs on a thread of its own, so a slow one (``KILL QUERY`` through a
+    new connection) never delays another statement's.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: float, dog: Watchdog) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, (deadline, next(self._order), dog))
+            if self._thread is None or not self._thread.is_alive():  # first use, or forked
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlagent-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._queue[0][2] is dog:
+                self._cond.notify()  # the earliest deadline changed: re-arm the wait
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._queue and self._queue[0][2]._done:
+                        heapq.heappop(self._queue)
+                    if not self._queue:
+                        self._cond.wait()
+                        continue
+                    delay = self._queue[0][0] - time.monotonic()
+                    if delay <= 0:
+                        dog = heapq.heappop(self._queue)[2]
+                        break
+                    self._cond.wait(delay)
+            threading.Thread(target=dog._fire, name="sqlagent-cancel", daemon=True).start()
+
+
+_DEADLINES = _Deadlines()
+
+
+class Stopwatch:
+    """Seconds since creation: ``sw = Stopwatch(); ...; sw.elapsed``."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+
+def bounded(
+    rows: Sequence[tuple[Any, ...]], max_rows: int
+) -> tuple[tuple[tuple[Any, ...], ...], bool]:
+    """Cut ``rows`` (fetched as ``max_rows + 1``) to ``max_rows``; say whether any were cut."""
+    truncated = len(rows) > max_rows
+    return tuple(rows[:max_rows]), truncated
+
+
+def timeout_message(timeout: float) -> str:
+    """The message of every ``QueryTimeout``: names the limit in seconds."""
+    return f"The query ran longer than the statement timeout of {timeout:g} s and was cancelled"
+
+
+TIMEOUT_HINT = "Make the query cheaper (filter earlier, aggregate) or raise the statement timeout."
+
+
+def check_fetch_args(max_rows: int, timeout: float) -> None:
+    """Reject nonsense limits early, with a plain message."""
+    if max_rows < 0:
+        raise ValueError(f"max_rows must be >= 0, not {max_rows}")
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, not {timeout}")

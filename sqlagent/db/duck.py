@@ -1,0 +1,228 @@
+"""DuckDB: a database file opened read-only, an empty in-memory database, or data files
+loaded into memory.
+
+Protection: a file is opened ``read_only=True`` (DuckDB refuses every write at the
+connection); every connection runs with ``enable_external_access = false`` (no file or network
+access: ``read_csv('/etc/passwd')``, ``COPY ... TO``, ``ATTACH``, ``INSTALL`` fail) and
+``lock_configuration = true`` (no ``SET`` can undo that). Each statement is also checked with
+DuckDB's own parser: only a single ``SELECT`` (or ``EXPLAIN`` of one) runs, which keeps an
+in-memory database unchanged and stops temporary tables shadowing real ones. The timeout is
+a timer thread calling ``interrupt()`` on the statement's own cursor.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConnectionFailed, ExecutionError, QueryTimeout, ReadOnlyViolation
+from ..types import QueryResult, SchemaInfo
+from .base import (
+    TIMEOUT_HINT,
+    Stopwatch,
+    Watchdog,
+    bounded,
+    check_fetch_args,
+    timeout_message,
+)
+from .duck_schema import read_schema
+from .files import load_files
+from .targets import Target
+from .values import Converter, keep, normalise_rows, parse_json
+
+if TYPE_CHECKING:
+    import duckdb
+
+LOCKED_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    # Otherwise a Python variable in the caller's scope can stand in for a table name.
+    "python_enable_replacements": False,
+    "lock_configuration": True,
+}
+"""DuckDB settings applied to every connection (checked against duckdb 2.0)."""
+
+_READ_TYPES = ("SELECT",)
+_EXPLAIN_PREFIX = re.compile(r"^\s*explain\s+(analy[sz]e\s+)?", re.IGNORECASE)
+
+
+class DuckDatabase:
+    """A read-only DuckDB connection (see the module docstring for what protects it)."""
+
+    dialect = "duckdb"
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        display_url: str,
+        path: Path | None = None,
+        sample_values: bool = True,
+    ) -> None:
+        self._con = con
+        self.display_url = display_url
+        self.path = path
+        self._sample_values = sample_values
+        self._schema: SchemaInfo | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DuckDatabase({self.display_url!r})"
+
+    def schema(self, *, refresh: bool = False) -> SchemaInfo:
+        """The tables and views of the database, read once and cached."""
+        with self._lock:
+            if self._schema is None or refresh:
+                cur = self._con.cursor()
+                try:
+                    self._schema = read_schema(
+                        cur, self._run_rows, sample_values=self._sample_values
+                    )
+                finally:
+                    cur.close()
+            return self._schema
+
+    def execute(self, sql: str, *, max_rows: int, timeout: float) -> QueryResult:
+        """Run one read-only statement; at most ``max_rows`` rows, within ``timeout`` seconds."""
+        check_fetch_args(max_rows, timeout)
+        return self._run(sql, max_rows, timeout, check=True)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._con.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _run_rows(self, sql: str, max_rows: int, timeout: float) -> tuple[tuple[Any, ...], ...]:
+        return self._run(sql, max_rows, timeout, check=False).rows
+
+    def _run(self, sql: str, max_rows: int, timeout: float, *, check: bool) -> QueryResult:
+        import duckdb
+
+        # A cursor of its own per statement: interrupt() then cancels exactly this statement,
+        # and anything session-scoped it might leave behind disappears with it.
+        cur = self._con.cursor()
+        try:
+            if check:
+                _check_read_only(cur, sql)
+            clock = Stopwatch()
+            with Watchdog(timeout, cur.interrupt) as dog:
+                try:
+                    cur.execute(sql)
+                    description = cur.description or []
+                    fetched = cur.fetchmany(max_rows + 1) if description else []
+                except duckdb.Error as exc:
+                    raise _translate(exc, sql, timeout, fired=dog.fired) from None
+                if dog.fired:  # interrupted just as the last rows arrived: still over time
+                    raise QueryTimeout(timeout_message(timeout), sql=sql, hint=TIMEOUT_HINT)
+            elapsed = clock.elapsed
+            rows, truncated = bounded(fetched, max_rows)
+            converters = [_converter(d[1]) for d in description]
+            return QueryResult(
+                columns=tuple(str(d[0]) for d in description),
+                rows=normalise_rows(rows, converters),
+                truncated=truncated,
+                elapsed=elapsed,
+            )
+        finally:
+            cur.close()
+
+
+_NATIVE_TYPES = re.compile(
+    r"(BOOLEAN|U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL\(\d+,\s*\d+\)"
+    r"|VARCHAR|DATE|TIME|TIMESTAMP(_S|_MS|_NS)?|INTERVAL|UUID|BLOB)"
+)
+"""DuckDB types that the Python client already returns as the native values of
+``sqlagent.db.values`` (TIMESTAMP WITH TIME ZONE, lists, structs, maps, JSON are not)."""
+
+
+def _converter(type_code: Any) -> Converter | None:
+    name = str(type_code).upper()
+    if name == "JSON":
+        return parse_json
+    return keep if _NATIVE_TYPES.fullmatch(name) else None
+
+
+def _check_read_only(cur: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse anything but one SELECT, using DuckDB's own parser."""
+    import duckdb
+
+    try:
+        statements = cur.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ExecutionError(_message(exc), sql=sql) from None
+    if not statements:
+        raise ExecutionError("No statement to run", sql=sql)
+    for statement in statements:
+        kind = statement.type.name
+        if kind == "EXPLAIN":
+            inner = _EXPLAIN_PREFIX.sub("", statement.query, count=1)
+            _check_read_only(cur, inner)
+            continue
+        if kind not in _READ_TYPES:
+            raise ReadOnlyViolation(
+                f"The connection is read-only: {kind} statements cannot run", sql=sql
+            )
+    if len(statements) > 1:
+        raise ExecutionError("Only one statement can run at a time", sql=sql)
+
+
+def _translate(exc: Exception, sql: str, timeout: float, *, fired: bool) -> Exception:
+    import duckdb
+
+    if fired or isinstance(exc, duckdb.InterruptException):
+        return QueryTimeout(timeout_message(timeout), sql=sql, hint=TIMEOUT_HINT)
+    message = _message(exc)
+    if isinstance(exc, duckdb.PermissionException):
+        return ReadOnlyViolation(
+            f"File and network access are disabled on this connection: {message}", sql=sql
+        )
+    if "read-only mode" in message:
+        return ReadOnlyViolation(message, sql=sql)
+    return ExecutionError(message, sql=sql)
+
+
+def _message(exc: Exception) -> str:
+    return str(exc).strip()
+
+
+# ---------------------------------------------------------------------- opening
+
+
+def open_duckdb(target: Target, *, sample_values: bool = True) -> DuckDatabase:
+    """Open a DuckDB target: a file read-only, ``:memory:``, or data files loaded in memory."""
+    import duckdb
+
+    if target.kind == "files":
+        con = duckdb.connect(":memory:")
+        try:
+            load_files(con, target.files)
+            # Only now, with the files loaded, is file access switched off and locked.
+            con.execute("SET enable_external_access = false")
+            con.execute("SET python_enable_replacements = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return DuckDatabase(
+            con, display_url=target.display, path=target.path, sample_values=sample_values
+        )
+    if target.path is None:
+        con = duckdb.connect(":memory:", config=dict(LOCKED_CONFIG))
+        return DuckDatabase(con, display_url=target.display, sample_values=sample_values)
+    if not target.path.is_file():  # checked again here: DuckDB would create it
+        raise ConnectionFailed(f"Database file {target.path} does not exist")
+    try:
+        con = duckdb.connect(str(target.path), read_only=True, config=dict(LOCKED_CONFIG))
+    except duckdb.Error as exc:
+        message = _message(exc).splitlines()[0]
+        hint = None
+        if "lock" in message.lower():
+            hint = "Another process has the file open for writing; close it and try again."
+        raise ConnectionFailed(
+            f"Could not open DuckDB file {target.path}: {message}", hint=hint
+        ) from None
+    return DuckDatabase(
+        con, display_url=target.display, path=target.path, sample_values=sample_values
+    )
