@@ -1,0 +1,170 @@
+"""The Python API: an ``Agent`` holds a database, a model and settings, and answers questions.
+
+from sqlagent import Agent
+agent = Agent.connect("duckdb:///sample_data/cards.duckdb")
+answer = agent.ask("How many unique merchants are there in Phoenix?")
+answer.sql, answer.dataframe, answer.narrative, answer.trace
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
+    from .db.base import Database
+    from .history import HistoryStore
+    from .llm import LLM
+    from .pipeline import EventHandler
+    from .types import Answer, Context, SchemaInfo
+
+LLM_HELP = (
+    "Set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for any OpenAI-compatible server, e.g. "
+    "OPENAI_BASE_URL=http://localhost:11434/v1 for Ollama or http://localhost:8000/v1 for "
+    "vLLM, and SQLAGENT_MODEL for the model name."
+)
+
+
+class Agent:
+    """Answers questions about one database. Dependencies are passed in; see ``connect``."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        llm: LLM | None = None,
+        settings: Settings | None = None,
+        history: HistoryStore | None = None,
+        source: str = "api",
+    ) -> None:
+        """``history`` overrides the store the settings name; ``source`` labels its records."""
+        self.db = db
+        self.settings = settings or Settings(history=False)
+        self._llm = llm
+        self.source = source
+        self.history = history if history is not None else self._open_history()
+
+    def _open_history(self) -> HistoryStore | None:
+        if not self.settings.history:
+            return None
+        from .history import HistoryError, HistoryStore
+
+        try:
+            return HistoryStore(self.settings.history_path)
+        except HistoryError:
+            return None  # an unwritable data directory must not stop anyone asking questions
+
+    def _record(self, answer: Answer) -> None:
+        if self.history is None:
+            return
+        from .history import HistoryError
+
+        # Losing one history record is better than losing the answer the user is waiting for.
+        with contextlib.suppress(HistoryError):
+            self.history.record(answer, database=self.db.display_url, source=self.source)
+
+    def feedback(self, answer: Answer | str, rating: int, note: str = "") -> None:
+        """Record a rating (+1 thumbs up, -1 thumbs down) for an answer in the history."""
+        if self.history is not None:
+            answer_id = answer if isinstance(answer, str) else answer.id
+            self.history.feedback(answer_id, rating, note)
+
+    @classmethod
+    def connect(
+        cls,
+        target: str | os.PathLike[str] | None = None,
+        *,
+        llm: LLM | None = None,
+        settings: Settings | None = None,
+        source: str = "api",
+    ) -> Agent:
+        """Open ``target`` (a SQLAlchemy URL, a DuckDB/SQLite file or a folder of data files).
+
+        With no target the bundled sample database is used (built on first use). With no
+        ``settings`` they are read from the environment, as the CLI does.
+        """
+        from .db import connect as connect_db
+
+        if target is None:
+            from .sample import ensure_sample_database
+
+            target = ensure_sample_database()
+        return cls(
+            connect_db(target),
+            llm=llm,
+            settings=settings or Settings.from_env(),
+            source=source,
+        )
+
+    @property
+    def llm(self) -> LLM:
+        """The model; created from the settings on first use."""
+        if self._llm is None:
+            if not self.settings.llm_configured:
+                raise ConfigError("No language model is configured.", hint=LLM_HELP)
+            from .llm import OpenAILLM
+
+            self._llm = OpenAILLM.from_settings(self.settings)
+        return self._llm
+
+    def ask(
+        self,
+        question: str,
+        *,
+        conversation: Conversation | None = None,
+        on_event: EventHandler | None = None,
+    ) -> Answer:
+        """Answer a question in plain language (any language) about the database.
+
+        Pass a ``Conversation`` to make follow-ups ("and in Tucson?") build on earlier turns;
+        the answer is added to it.
+        """
+        from .pipeline import ask
+
+        answer = ask(
+            question,
+            llm=self.llm,
+            db=self.db,
+            settings=self.settings,
+            conversation=conversation,
+            on_event=on_event,
+        )
+        if conversation is not None:
+            conversation.add(answer)
+        self._record(answer)
+        return answer
+
+    def sql(self, sql: str, *, on_event: EventHandler | None = None) -> Answer:
+        """Run your own SQL through the same guard as the model's (read-only, bounded)."""
+        from .pipeline import run_sql
+
+        answer = run_sql(sql, db=self.db, settings=self.settings, on_event=on_event)
+        self._record(answer)
+        return answer
+
+    def schema(self) -> SchemaInfo:
+        """The schema as the model is allowed to see it (the policy's denials removed)."""
+        from .guard import visible_schema
+
+        return visible_schema(self.db.schema(), self.settings.policy)
+
+    def context(self, question: str) -> Context:
+        """Exactly the schema context the model would be shown for ``question``."""
+        from .context import build_context
+
+        return build_context(self.schema(), question, budget=self.settings.context_budget)
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self.db.close()
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

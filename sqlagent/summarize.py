@@ -1,0 +1,93 @@
+"""A bounded view of a query result, for the narration prompt and for plain summaries.
+
+The model never sees the whole table: the first rows, the row count, whether the result was
+truncated, and simple statistics per column. That bounds the prompt whatever the query returns.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+from collections.abc import Sequence
+from typing import Any
+
+from .types import QueryResult
+
+_CELL_CHARS = 60
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e15 else repr(value)
+    if isinstance(value, (_dt.date, _dt.datetime, _dt.time)):
+        return value.isoformat()
+    text = " ".join(str(value).split())
+    text = text.replace("<", "‹").replace(">", "›")  # cannot close the <result> block
+    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool)
+
+
+def column_stats(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """One line per column: min/max/sum for numbers and dates, distinct count for text."""
+    lines = []
+    for i, name in enumerate(columns):
+        values = [r[i] for r in rows if r[i] is not None]
+        nulls = len(rows) - len(values)
+        null_note = f", {nulls} null" if nulls else ""
+        if values and all(_is_number(v) for v in values):
+            total = sum(decimal.Decimal(str(v)) for v in values)
+            lines.append(
+                f"{name}: numeric, min {_cell(min(values))}, max {_cell(max(values))}, "
+                f"sum {_cell(total)}{null_note}"
+            )
+        elif values and all(isinstance(v, (_dt.date, _dt.datetime)) for v in values):
+            lines.append(
+                f"{name}: dates from {_cell(min(values))} to {_cell(max(values))}{null_note}"
+            )
+        elif values:
+            distinct = len({str(v) for v in values})
+            lines.append(f"{name}: {distinct} distinct values{null_note}")
+        else:
+            lines.append(f"{name}: all null")
+    return lines
+
+
+def result_summary(result: QueryResult, *, max_rows: int = 20) -> str:
+    """The bounded text the narration step sees for ``result``."""
+    n = result.row_count
+    count = f"{n} rows" + (" (truncated: the query returned more)" if result.truncated else "")
+    if n == 0:
+        return f"Columns: {', '.join(result.columns)}\nRow count: 0 (no rows matched)"
+    shown = result.rows[:max_rows]
+    header = " | ".join(result.columns)
+    table = "\n".join(" | ".join(_cell(v) for v in row) for row in shown)
+    parts = [f"Row count: {count}", f"Columns: {', '.join(result.columns)}"]
+    if len(shown) < n:
+        parts.append(f"First {len(shown)} rows:")
+    else:
+        parts.append("Rows:")
+    parts.append(header)
+    parts.append(table)
+    if n > 1:
+        parts.append("Column statistics over all fetched rows:")
+        parts.extend(column_stats(result.columns, result.rows))
+    return "\n".join(parts)
+
+
+def plain_narrative(result: QueryResult) -> str:
+    """A short mechanical description, used when narration is off or the model fails."""
+    n = result.row_count
+    if n == 0:
+        return "The query returned no rows."
+    if n == 1 and len(result.columns) == 1:
+        return f"{result.columns[0]}: {_cell(result.rows[0][0])}."
+    more = " (truncated: there are more)" if result.truncated else ""
+    if len(result.columns) == 1 and n <= 10:
+        values = ", ".join(_cell(r[0]) for r in result.rows)
+        return f"{n} rows{more}: {values}."
+    return f"The query returned {n} rows{more} with columns {', '.join(result.columns)}."
