@@ -1,0 +1,228 @@
+"""sqlagent's browser dashboard: ask questions about a database, see SQL, table and chart.
+
+Started by ``sqlagent ui`` (or ``streamlit run ui/app.py``). The database is the bundled
+sample unless ``SQLAGENT_DB`` names another; the model comes from ``OPENAI_API_KEY`` /
+``OPENAI_BASE_URL`` / ``SQLAGENT_MODEL`` or the sidebar. Everything shown here comes from the
+``sqlagent`` package; this file only lays the page out.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+# `streamlit run ui/app.py` puts ui/ itself on the path; the page modules live in the `ui`
+# package beside it, so the repository root is needed too.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from sqlagent.api import LLM_HELP  # noqa: E402
+from sqlagent.errors import SqlAgentError  # noqa: E402
+from sqlagent.history import mask_url  # noqa: E402
+from sqlagent.pipeline import dialect_name  # noqa: E402
+from sqlagent.types import SchemaInfo  # noqa: E402
+from ui import sidebar, state  # noqa: E402
+from ui.answer_view import View, render_error, render_turn, show_flashes  # noqa: E402
+from ui.resources import (  # noqa: E402
+    build_agent,
+    build_settings,
+    is_sample,
+    knowledge_file,
+    open_database,
+    resolve_target,
+    session_llm,
+)
+from ui.runner import run_request  # noqa: E402
+from ui.schema_view import read_knowledge, render_schema  # noqa: E402
+
+PAGE_CSS = """
+<style>
+.block-container { padding-top: 2.2rem; padding-bottom: 6rem; max-width: 1400px; }
+h1 { margin-bottom: 0 !important; }
+[data-testid="stChatMessage"] { padding: 0.6rem 0.4rem; }
+[data-testid="stSidebar"] button[kind="tertiary"] p { text-align: left; font-size: 0.9rem; }
+[data-testid="stAppDeployButton"] { display: none; }
+[data-testid="stTextArea"] textarea { font-family: "Source Code Pro", monospace; }
+</style>
+"""
+
+
+@st.cache_data(show_spinner=False)
+def _sample_questions() -> list[str]:
+    from sqlagent.sample import sample_questions
+
+    return [str(q["question"]) for q in sample_questions()]
+
+
+def _example_questions(view: View) -> list[str]:
+    """Questions to offer: the sample's examples, else the knowledge file's verified ones."""
+    if view.sample:
+        try:
+            return _sample_questions()
+        except Exception:  # the examples are optional decoration
+            return []
+    knowledge, _ = read_knowledge(view.knowledge_path)
+    return [ex.question for ex in knowledge.verified]
+
+
+def render_header(view: View, schema: SchemaInfo) -> None:
+    """Title, what is connected, and the model."""
+    st.title(":material/query_stats: sqlagent", anchor=False)
+    st.caption(
+        "Ask questions about your data in plain language: checked, read-only SQL, "
+        "a table, a chart and a short answer."
+    )
+    db = view.agent.db
+    name = "Sample database · cards.duckdb" if view.sample else db.display_url
+    with st.container(horizontal=True, gap="small"):
+        st.badge(name, icon=":material/database:", color="blue")
+        st.badge(dialect_name(view.dialect), icon=":material/dns:", color="gray")
+        n = len(schema.tables)
+        st.badge(f"{n} table{'' if n == 1 else 's'}", icon=":material/table:", color="gray")
+        if view.llm_ready:
+            model = getattr(view.agent.llm, "model", "") or view.agent.settings.model
+            st.badge(model, icon=":material/neurology:", color="green")
+        else:
+            st.badge("no language model", icon=":material/warning:", color="orange")
+
+
+def render_welcome(view: View) -> None:
+    """The empty chat: what to ask, with examples to click."""
+    examples = _example_questions(view)
+    with st.chat_message("assistant"):
+        st.markdown(
+            "Ask a question about your data in plain language; follow-up questions build on "
+            "the previous answer."
+            + (
+                " The sample database holds customers, their credit cards, merchants and "
+                "card transactions."
+                if view.sample
+                else ""
+            )
+        )
+        if examples:
+            st.caption("Try one of these:")
+            with st.container(horizontal=True, gap="small"):
+                for i, question in enumerate(examples[:6]):
+                    st.button(
+                        question,
+                        key=f"example_{i}",
+                        on_click=state.request,
+                        args=("ask", question),
+                    )
+
+
+def render_ask_tab(view: View) -> None:
+    """The chat: banner, earlier turns, and the request of this run (live)."""
+    if not view.llm_ready:
+        st.warning(
+            "**No language model is configured.** " + LLM_HELP + " You can also enter an "
+            "endpoint, model and key under *Connection* in the sidebar. Meanwhile the "
+            "schema, verified questions and your own SQL work.",
+            icon=":material/power_off:",
+        )
+    pending = state.take_request()
+    if not state.turns() and pending is None:
+        render_welcome(view)
+    for turn in state.turns():
+        render_turn(turn, view)
+    if pending is not None:
+        knowledge, _ = read_knowledge(view.knowledge_path)
+        run_request(pending, view, knowledge)
+
+
+def render_sql_tab() -> None:
+    """Write SQL by hand; it runs through the same guard and shows up in the chat."""
+    st.caption(
+        "Your SQL runs through the same read-only guard as the model's: one SELECT, "
+        "bounded rows, a statement timeout. The result appears in the Ask tab."
+    )
+    st.text_area(
+        "SQL", key="sql_editor", height=220, placeholder="SELECT ...", label_visibility="collapsed"
+    )
+
+    def run() -> None:
+        sql = (st.session_state.get("sql_editor") or "").strip()
+        if sql:
+            state.request("sql", "", "Your SQL", sql=sql)
+
+    st.button("Run", type="primary", icon=":material/play_arrow:", on_click=run)
+
+
+def render_page() -> None:
+    """The whole page for one run of the script."""
+    show_flashes()
+    config = state.config()
+    try:
+        target = resolve_target(config)
+        db = open_database(target)
+        settings = build_settings(config)
+        llm = session_llm(settings)
+    except SqlAgentError as exc:
+        sidebar.render_connection(expanded=True)
+        st.title(":material/query_stats: sqlagent", anchor=False)
+        render_error(exc.info())
+        st.caption("Change the database or the model under *Connection* in the sidebar.")
+        return
+    sidebar.render_connection()
+    agent = build_agent(db, settings, llm)
+    view = View(
+        agent=agent,
+        target=target,
+        dialect=db.dialect,
+        knowledge_path=knowledge_file(agent, target),
+        llm_ready=llm is not None,
+        sample=is_sample(target),
+    )
+    try:
+        schema = agent.schema()
+    except SqlAgentError as exc:
+        st.title(":material/query_stats: sqlagent", anchor=False)
+        render_error(exc.info())
+        return
+    render_header(view, schema)
+    placeholder = (
+        "Ask a question about your data…"
+        if view.llm_ready
+        else "Ask a verified question (no language model configured)…"
+    )
+    question = st.chat_input(placeholder, key="chat")
+    if question and question.strip():
+        state.request("ask", question.strip())
+    tabs = st.tabs(list(state.TABS), key=state.VIEW_KEY, on_change="rerun")
+    with tabs[0]:
+        render_ask_tab(view)
+    with tabs[1]:
+        if tabs[1].open:
+            knowledge, problem = read_knowledge(view.knowledge_path)
+            render_schema(schema, knowledge, problem)
+    with tabs[2]:
+        if tabs[2].open:
+            render_sql_tab()
+    sidebar.render_history()
+
+
+def main() -> None:
+    """Entry point: page setup, then the page, with unexpected errors shown briefly."""
+    st.set_page_config(
+        page_title="sqlagent · ask your data",
+        page_icon=":material/query_stats:",
+        layout="wide",
+        initial_sidebar_state="expanded",
+    )
+    st.html(PAGE_CSS)
+    try:
+        render_page()
+    except Exception as exc:  # never the traceback page: a short message instead
+        # URLs in driver messages may carry a password: masked before showing or logging.
+        message = mask_url(f"{type(exc).__name__}: {exc}")
+        st.error(f"**Something went wrong.** {message}", icon=":material/error:")
+        st.caption("Reload the page to start again.")
+        logging.getLogger("sqlagent.ui").error("Unexpected error in the dashboard: %s", message)
+
+
+main()
