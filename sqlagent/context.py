@@ -12,6 +12,7 @@ Value matches, definitions and similar verified examples follow as labelled note
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -61,19 +62,56 @@ def quote_value(value: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+MAX_COMMENT = 240
+"""Characters of a table or column description shown in the context."""
+
+
 def _comment(text: str | None) -> str:
     if not text:
         return ""
     clean = " ".join(text.split()).replace("<", "‹").replace(">", "›")
-    return clean[:200]
+    if len(clean) <= MAX_COMMENT:
+        return clean
+    # Cut at a word, and say so: a half word reads as a different word to the model.
+    return clean[:MAX_COMMENT].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
 _PLAIN_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+# Reserved in standard SQL and PostgreSQL; a dialect's own list (where sqlglot has one) is
+# added to it. A column named ``order`` must be shown as ``"order"`` or the model copies it bare.
+_RESERVED_WORDS = """
+all analyse analyze and any array as asc asymmetric both by case cast check collate column
+constraint create cross current_date current_time current_timestamp current_user default
+deferrable desc distinct do else end except false fetch for foreign from full grant group
+having in initially inner intersect into is join lateral leading left like limit localtime
+localtimestamp natural not null offset on only or order outer placing primary references
+returning right select session_user some symmetric table then to trailing true union unique
+user using variadic when where window with
+"""
+_RESERVED = frozenset(_RESERVED_WORDS.split())
+
+
+@functools.cache
+def _reserved(dialect: str) -> frozenset[str]:
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        generator = Dialect.get_or_raise(dialect).generator_class
+    except ValueError:
+        return _RESERVED
+    own = getattr(generator, "RESERVED_KEYWORDS", None) or ()
+    return _RESERVED | {word.lower() for word in own}
+
+
 def quote_ident(name: str, dialect: str) -> str:
-    """Quote an identifier only when it needs it (mixed case, spaces, symbols)."""
-    if _PLAIN_IDENT.match(name):
+    """Quote an identifier only when it needs it (mixed case, spaces, symbols, reserved words).
+
+    >>> quote_ident("order", "postgres"), quote_ident("amount", "postgres")
+    ('"order"', 'amount')
+    """
+    if _PLAIN_IDENT.match(name) and name not in _reserved(dialect):
         return name
     if dialect in ("mysql", "bigquery", "databricks", "spark", "hive"):
         return "`" + name.replace("`", "``") + "`"

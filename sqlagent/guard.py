@@ -97,6 +97,8 @@ def check(
                 _demote_double_quoted(tree, {quoted.name}, demote_all=True)
         else:  # pragma: no cover - needs more than 64 distinct unresolvable quoted names
             raise SQLParseError("The query has too many unresolvable quoted names")
+        if rules.case_insensitive_names:
+            _spell_as_defined(output, schema)
         text = _generate(output, name)
         bounded, added = _bound(output, policy.max_rows)
         executable = _generate(bounded, name) if added else text
@@ -117,6 +119,10 @@ def visible_schema(schema: SchemaInfo, policy: Policy) -> SchemaInfo:
     Tables outside ``policy.allowed_tables`` (when set) go too, and so do foreign keys that
     point at a removed table or use a removed column, so nothing hints at what is hidden.
     """
+    if not (policy.allowed_tables or policy.denied_tables or policy.denied_columns):
+        # Nothing to hide: the same value, so caches keyed on it stay warm (and a thousand
+        # tables are not copied on every question).
+        return schema
     matcher = _PolicyMatcher(policy, schema)
     kept: list[TableInfo] = []
     for table in schema.tables:
@@ -361,6 +367,48 @@ class _QuotedName(Exception):
         self.name = name
 
 
+def _spell_as_defined(tree: exp.Expr, schema: SchemaInfo) -> None:
+    """Write table names as the catalog stores them, and table aliases in one spelling.
+
+    The guard resolves MySQL/MariaDB table names and aliases without case, but a server on
+    Linux compares both with case (``lower_case_table_names=0``), so ``FROM Merchants AS m``
+    with ``M.city`` would pass the guard and then fail. Column names need nothing: MySQL
+    compares them without case everywhere.
+    """
+    by_name: dict[str, list[TableInfo]] = {}
+    for info in schema.tables:
+        by_name.setdefault(info.name.lower(), []).append(info)
+    spelling: dict[str, str] = {}
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier) or _cte_names(table):
+            continue
+        db = table.text("db").lower()
+        found = [
+            t
+            for t in by_name.get(table.name.lower(), [])
+            if (t.schema or "").lower() == db
+            or (not db and (t.schema is None or t.schema == schema.default_schema))
+        ]
+        if len(found) != 1:
+            continue
+        info = found[0]
+        table.set("this", exp.to_identifier(info.name, quoted=table.this.quoted))
+        if db and info.schema:
+            table.set("db", exp.to_identifier(info.schema, quoted=table.args["db"].quoted))
+        alias = table.args.get("alias")
+        if isinstance(alias, exp.TableAlias) and alias.this is not None:
+            alias.set("this", exp.to_identifier(alias.name.lower(), quoted=alias.this.quoted))
+            spelling.setdefault(alias.name.lower(), alias.name)
+        else:
+            spelling.setdefault(info.name.lower(), info.name)
+    for column in tree.find_all(exp.Column):
+        qualifier = column.args.get("table")
+        if isinstance(qualifier, exp.Identifier):
+            wanted = spelling.get(qualifier.name.lower())
+            if wanted is not None:
+                column.set("table", exp.to_identifier(wanted, quoted=qualifier.quoted))
+
+
 def _known_names(tree: exp.Expr, schema: SchemaInfo) -> set[str]:
     names = {c.name.lower() for t in schema.tables for c in t.columns}
     names.update(t.name.lower() for t in schema.tables)
@@ -540,7 +588,8 @@ def _resolve_tables(work: exp.Expr, ana: _Analysis) -> None:
         ana.order.append(info)
         if not table.alias:
             table.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
-        table.set("this", exp.to_identifier(key))
+        # Quoted, so dialects that fold names to upper case keep the synthetic name as is.
+        table.set("this", exp.to_identifier(key, quoted=True))
         table.set("db", None)
         table.set("catalog", None)
 

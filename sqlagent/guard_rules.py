@@ -316,6 +316,19 @@ DIALECT_DENIED_FUNCTIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "sys_eval": STATE,
             }
         ),
+        "snowflake": MappingProxyType(
+            {
+                "system$cancel_all_queries": STATE,
+                "system$cancel_query": STATE,
+                "system$abort_session": STATE,
+                "system$abort_transaction": STATE,
+                "system$wait": SLEEP,
+                "system$set_return_value": STATE,
+                "system$set_event_sharing_account_for_application": STATE,
+                "system$user_task_cancel_ongoing_executions": STATE,
+                "result_scan": "reads the result of another query, around the table checks",
+            }
+        ),
         "sqlite": MappingProxyType(
             {
                 "fts3_tokenizer": STATE,

@@ -97,7 +97,9 @@ def test_estimate_tokens() -> None:
         ("orders", "duckdb", "orders"),
         ("Order Items", "duckdb", '"Order Items"'),
         ("CustomerID", "postgres", '"CustomerID"'),
-        ("order", "mysql", "order"),
+        ("order", "mysql", "`order`"),  # reserved words are quoted, or the model copies them
+        ("group", "postgres", '"group"'),
+        ("name", "postgres", "name"),
         ("Order Items", "mysql", "`Order Items`"),
         ("a]b", "tsql", "[a]]b]"),
     ],

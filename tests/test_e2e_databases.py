@@ -272,17 +272,7 @@ def test_wrong_column_is_repaired(server: Server, settings: Settings) -> None:
     "name",
     [
         pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param(
-            "mariadb",
-            marks=[
-                pytest.mark.mariadb,
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="sqlagent.guard resolves MySQL table names and aliases without "
-                    "case but sends them as written; MariaDB on Linux compares them with case",
-                ),
-            ],
-        ),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
     ],
 )
 def test_table_names_and_aliases_in_another_case_still_run(
@@ -416,11 +406,6 @@ def test_postgres_context_names_second_schema_and_quotes_odd_names(
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="sqlagent.context.quote_ident quotes only names that are not plain lower-case "
-    "identifiers, so reserved words (select, group, order) are shown unquoted",
-)
 def test_postgres_context_quotes_reserved_words(quoting_postgres: Database) -> None:
     text = render_schema(quoting_postgres.schema())
     assert '"select" INTEGER' in text
@@ -481,11 +466,6 @@ def test_mariadb_context_quotes_odd_names_with_backticks(quoting_mariadb: Databa
 
 
 @pytest.mark.mariadb
-@pytest.mark.xfail(
-    strict=True,
-    reason="sqlagent.context.quote_ident quotes only names that are not plain lower-case "
-    "identifiers, so reserved words (select, group, order) are shown unquoted",
-)
 def test_mariadb_context_quotes_reserved_words(quoting_mariadb: Database) -> None:
     text = render_schema(quoting_mariadb.schema()).lower()
     assert "`select` int" in text
@@ -518,7 +498,7 @@ FIDELITY_FLOOR = {
     "sqlite": (1.0, 0),
     "duckdb": (0.81, 83),
     "postgres": (0.80, 83),
-    "mariadb": (0.53, 226),
+    "mariadb": (0.91, 19),
 }
 """Per engine, measured on the Spider dev subset (523 gold queries): the share that must match
 and the most failures allowed for reasons other than ties (which engines break as they like,

@@ -141,7 +141,7 @@ def test_every_denied_function_is_refused_in_every_spelling(dialect: str, name: 
 
 
 def test_the_deny_list_has_a_common_part_and_a_part_per_dialect() -> None:
-    assert set(DIALECT_DENIED_FUNCTIONS) == set(DIALECTS)
+    assert set(DIALECT_DENIED_FUNCTIONS) == {*DIALECTS, "snowflake"}
     for dialect in DIALECTS:
         denied = rules_for(dialect).denied_functions
         assert {"read_csv", "pg_sleep", "load_file", "nextval"} <= set(denied)
@@ -151,6 +151,19 @@ def test_the_deny_list_has_a_common_part_and_a_part_per_dialect() -> None:
     assert "fts3_tokenizer" in rules_for("sqlite").denied_functions
     # glob() lists files in DuckDB; elsewhere it is SQLite's harmless pattern match.
     assert "glob" not in rules_for("sqlite").denied_functions
+
+
+@pytest.mark.parametrize("name", sorted(DIALECT_DENIED_FUNCTIONS["snowflake"]))
+def test_every_snowflake_denied_function_is_refused(name: str) -> None:
+    schema = cards_schema("snowflake")
+    for sql in (
+        f"SELECT {name}(1)",
+        f"SELECT {name.upper()}('x', 1)",
+        f"SELECT name FROM customers WHERE name = upper({name}('x'))",
+        f"SELECT * FROM TABLE({name.upper()}('x'))",
+    ):
+        with pytest.raises(errors.UnsafeSQL, match="not allowed"):
+            check(sql, schema=schema, policy=Policy())
 
 
 def test_a_function_parsed_into_its_own_class_is_still_refused() -> None:

@@ -80,11 +80,6 @@ EXECUTION_FAILS: dict[tuple[str, str], tuple[str, str]] = {
         "ExecutionError",
         "the policy allows getenv, but only DuckDB's command-line shell has that function",
     ),
-    ("mysql", "sElEcT NaMe FrOm CuStOmErS"): (
-        "ExecutionError",
-        "MariaDB on Linux compares table names case-sensitively (lower_case_table_names = 0); "
-        "the guard cannot know the server's setting and accepts any case",
-    ),
 }
 """Allowed cases that a real engine refuses for a legitimate reason, and how."""
 

@@ -218,6 +218,10 @@ def test_guard_parses_each_dialects_own_syntax(dialect: str, sql: str, kept: str
         ("snowflake", "CALL cleanup()"),
         ("snowflake", "UNDROP TABLE orders"),
         ("snowflake", "SELECT * FROM @stage"),
+        ("snowflake", "SELECT SYSTEM$CANCEL_ALL_QUERIES(42)"),
+        ("snowflake", "SELECT system$abort_session(7)"),
+        ("snowflake", "SELECT SYSTEM$WAIT(600)"),
+        ("snowflake", "SELECT * FROM TABLE(RESULT_SCAN(LAST_QUERY_ID()))"),
         (
             "bigquery",
             "EXPORT DATA OPTIONS(uri='gs://b/*.csv', format='CSV') AS SELECT * FROM orders",
@@ -311,12 +315,6 @@ def test_snowflake_names_follow_its_upper_case_rules() -> None:
     assert '"AMOUNT"' in guarded('SELECT "AMOUNT" FROM "ORDERS"', "snowflake")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sqlagent.guard: on dialects that fold names to upper case, qualify() renames the "
-    "guard's synthetic table names (_sqlagent_t0 -> _SQLAGENT_T0), so the column pass finds "
-    "no table behind them and lets every column through",
-)
 @pytest.mark.parametrize("dialect", ["snowflake", "oracle"])
 def test_upper_case_dialects_refuse_unknown_columns(dialect: str) -> None:
     with pytest.raises(UnknownColumn, match="amount"):
