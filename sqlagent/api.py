@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .settings import Settings
+from .settings import LLM_HELP, Settings
 
 if TYPE_CHECKING:
     from .conversation import Conversation
     from .db.base import Database
     from .history import HistoryStore
+    from .knowledge import Knowledge
     from .llm import LLM
     from .pipeline import EventHandler
     from .types import Answer, Context, SchemaInfo
+    from .valueindex import ValueIndex
 
-LLM_HELP = (
-    "Set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for any OpenAI-compatible server, e.g. "
-    "OPENAI_BASE_URL=http://localhost:11434/v1 for Ollama or http://localhost:8000/v1 for "
-    "vLLM, and SQLAGENT_MODEL for the model name."
-)
-
+__all__ = ["LLM_HELP", "Agent"]
 
 class Agent:
     """Answers questions about one database. Dependencies are passed in; see ``connect``."""
@@ -48,6 +47,8 @@ class Agent:
         self._llm = llm
         self.source = source
         self.history = history if history is not None else self._open_history()
+        self._values: tuple[SchemaInfo, ValueIndex] | None = None
+        self._values_lock = threading.Lock()
 
     def _open_history(self) -> HistoryStore | None:
         if not self.settings.history:
@@ -94,12 +95,13 @@ class Agent:
             from .sample import ensure_sample_database
 
             target = ensure_sample_database()
-        return cls(
-            connect_db(target),
-            llm=llm,
-            settings=settings or Settings.from_env(),
-            source=source,
-        )
+        settings = settings or Settings.from_env()
+        db: Database = connect_db(target)
+        if settings.schema_cache:
+            from .schema_cache import with_schema_cache
+
+            db = with_schema_cache(db)
+        return cls(db, llm=llm, settings=settings, source=source)
 
     @property
     def llm(self) -> LLM:
@@ -111,6 +113,53 @@ class Agent:
 
             self._llm = OpenAILLM.from_settings(self.settings)
         return self._llm
+
+    @property
+    def knowledge_path(self) -> Path | None:
+        """The knowledge file: the setting, else ``<database>.knowledge.yaml`` beside a
+        database file (it may not exist yet), else None."""
+        if self.settings.knowledge_path:
+            return Path(self.settings.knowledge_path).expanduser()
+        from .knowledge import default_knowledge_path
+
+        return default_knowledge_path(self.db.path)
+
+    def knowledge(self) -> Knowledge:
+        """The knowledge file's content (empty without one); re-read when the file changes.
+
+        Raises ``ConfigError`` naming the file and the problem when it is malformed.
+        """
+        from .knowledge import load_knowledge
+
+        return load_knowledge(self.knowledge_path)
+
+    def values(self) -> ValueIndex | None:
+        """The index of text values of the tables the model may see (built on first use,
+        within ``settings.value_index_seconds``), or None when switched off."""
+        if not self.settings.value_index:
+            return None
+        from .valueindex import ValueIndex
+
+        full = self.db.schema()  # the same object until the schema changes
+        with self._values_lock:
+            if self._values is None or self._values[0] is not full:
+                from .guard import visible_schema
+
+                # Built from the visible schema only: a denied column's values never reach
+                # the prompt through a "column X contains ..." note.
+                index = ValueIndex.build(
+                    self.db,
+                    visible_schema(full, self.settings.policy),
+                    timeout=min(self.settings.statement_timeout, 10.0),
+                    time_budget=self.settings.value_index_seconds,
+                )
+                self._values = (full, index)
+            return self._values[1]
+
+    def _llm_if_configured(self) -> LLM | None:
+        if self._llm is None and not self.settings.llm_configured:
+            return None
+        return self.llm
 
     def ask(
         self,
@@ -128,22 +177,31 @@ class Agent:
 
         answer = ask(
             question,
-            llm=self.llm,
+            llm=self._llm_if_configured(),
             db=self.db,
             settings=self.settings,
             conversation=conversation,
             on_event=on_event,
+            knowledge=self.knowledge(),
+            values=self.values(),
         )
         if conversation is not None:
             conversation.add(answer)
         self._record(answer)
         return answer
 
-    def sql(self, sql: str, *, on_event: EventHandler | None = None) -> Answer:
-        """Run your own SQL through the same guard as the model's (read-only, bounded)."""
+    def sql(
+        self, sql: str, *, question: str = "", on_event: EventHandler | None = None
+    ) -> Answer:
+        """Run your own SQL through the same guard as the model's (read-only, bounded).
+
+        ``question`` labels the answer (and its history record) with what the SQL answers.
+        """
         from .pipeline import run_sql
 
-        answer = run_sql(sql, db=self.db, settings=self.settings, on_event=on_event)
+        answer = run_sql(
+            sql, db=self.db, settings=self.settings, question=question, on_event=on_event
+        )
         self._record(answer)
         return answer
 
@@ -157,7 +215,13 @@ class Agent:
         """Exactly the schema context the model would be shown for ``question``."""
         from .context import build_context
 
-        return build_context(self.schema(), question, budget=self.settings.context_budget)
+        return build_context(
+            self.schema(),
+            question,
+            budget=self.settings.context_budget,
+            knowledge=self.knowledge(),
+            values=self.values() if question.strip() else None,
+        )
 
     def close(self) -> None:
         """Release the database connection."""

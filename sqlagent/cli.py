@@ -260,6 +260,7 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with _agent(args, settings) as agent:
             context = agent.context(args.question or "")
             schema = agent.schema()
+            verified = agent.knowledge().match_verified(args.question or "")
     except (UsageError, ConfigError, ConnectionFailed) as exc:
         _print_error(exc, err)
         return EXIT_USAGE
@@ -271,6 +272,7 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "tokens": context.tokens,
                 "context": context.text,
                 "notes": list(context.notes),
+                "verified_sql": verified.sql if verified else None,
             },
             out,
         )
@@ -278,6 +280,12 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(context.text + "\n")
         for note in context.notes:
             out.write(note + "\n")
+        if verified is not None:
+            out.write(
+                "\n-- The question matches a verified one: it is answered with this SQL, "
+                "without a generation call:\n"
+                + "".join(f"--   {line}\n" for line in verified.sql.splitlines())
+            )
         out.write(
             f"\n-- {len(context.tables)} of {len(schema.tables)} tables, "
             f"~{context.tokens:,} tokens, dialect {schema.dialect}\n"

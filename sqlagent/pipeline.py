@@ -23,6 +23,7 @@ from . import prompts
 from .context import build_context
 from .errors import (
     ClarificationNeeded,
+    ConfigError,
     ExecutionError,
     GuardError,
     LLMError,
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .guard import check, visible_schema
 from .outcome import Refusal, SQLReply, parse_reply
+from .settings import LLM_HELP
 from .summarize import plain_narrative, result_summary
 from .types import (
     Answer,
@@ -50,8 +52,10 @@ from .types import (
 if TYPE_CHECKING:
     from .conversation import Conversation
     from .db.base import Database
+    from .knowledge import Knowledge
     from .llm import LLM
     from .settings import Settings
+    from .valueindex import ValueIndex
 
 DIALECT_NAMES = {
     "duckdb": "DuckDB",
@@ -195,13 +199,21 @@ def _check_question(question: str) -> str:
 def ask(
     question: str,
     *,
-    llm: LLM,
+    llm: LLM | None,
     db: Database,
     settings: Settings,
     conversation: Conversation | None = None,
     on_event: EventHandler | None = None,
+    knowledge: Knowledge | None = None,
+    values: ValueIndex | None = None,
 ) -> Answer:
     """Answer ``question`` from ``db``: generate SQL, check it, run it, repair, narrate.
+
+    ``knowledge`` adds descriptions, definitions and similar verified examples to the
+    context; a question that asks the same as one of its verified examples is answered with
+    that example's SQL (through the same guard) without a generation call. ``values`` finds
+    the values the question names. With ``llm`` None only verified questions can be
+    answered (with a plain narrative); anything else raises ``ConfigError``.
 
     Failures inside the chain (the model's, the guard's, the database's) come back as an
     ``Answer`` whose ``error`` is set, with every attempt in ``attempts`` and the trace. A
@@ -210,7 +222,7 @@ def ask(
     question = _check_question(question)
     rec = _Recorder(on_event)
     attempts: list[Attempt] = []
-    trace_meta = {"model": llm.model, "prompt_version": prompts.version()}
+    trace_meta = {"model": llm.model if llm else "", "prompt_version": prompts.version()}
 
     def finish(**fields: Any) -> Answer:
         answer = Answer(
@@ -229,10 +241,42 @@ def ask(
             shown = visible_schema(full_schema, settings.policy)
             info["tables"] = len(shown.tables)
         with rec.step("context") as info:
-            context = build_context(shown, question, budget=settings.context_budget)
-            info.update(tokens=context.tokens, tables=list(context.tables), text=context.text)
+            context = build_context(
+                shown,
+                question,
+                budget=settings.context_budget,
+                knowledge=knowledge,
+                values=values,
+            )
+            info.update(
+                tokens=context.tokens,
+                tables=list(context.tables),
+                text=context.text,
+                notes=list(context.notes),
+            )
     except SqlAgentError as exc:
         return finish(sql=None, error=exc.info())
+
+    example = knowledge.match_verified(question) if knowledge is not None else None
+    if example is not None:
+        rec.emit("verified", "Using a verified query", sql=example.sql)
+        try:
+            guarded, result = _check_and_run(example.sql, db, full_schema, settings, rec)
+        except (GuardError, ExecutionError) as exc:
+            # The schema moved on since it was verified: let the model write a fresh query.
+            attempts.append(Attempt(example.sql, exc.info(), source="verified"))
+        else:
+            attempts.append(Attempt(guarded.sql, source="verified"))
+            return finish(
+                sql=guarded.sql,
+                columns=result.columns,
+                rows=result.rows,
+                truncated=result.truncated,
+                narrative=_narrate(question, guarded, result, llm, settings, rec),
+                verified=True,
+            )
+    if llm is None:
+        raise ConfigError("No language model is configured.", hint=LLM_HELP)
 
     messages = generation_messages(question, context, full_schema.dialect, conversation)
     if settings.candidates > 1:
@@ -425,11 +469,11 @@ def _narrate(
     question: str,
     guarded: GuardedSQL,
     result: QueryResult,
-    llm: LLM,
+    llm: LLM | None,
     settings: Settings,
     rec: _Recorder,
 ) -> str:
-    if not settings.narrate:
+    if not settings.narrate or llm is None:
         return plain_narrative(result)
     rec.emit("narrate", "Writing the answer")
     messages = narration_messages(question, guarded.sql, result, max_rows=settings.narrate_rows)

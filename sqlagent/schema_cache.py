@@ -10,7 +10,8 @@ and row counts follow the data, not the catalog), the schema is introspected aga
     db = with_schema_cache(connect("postgresql://..."))
     db.schema()      # from the cache when the catalog is unchanged
 
-Files live in ``$SQLAGENT_CACHE_DIR``, else ``$XDG_CACHE_HOME/sqlagent/schema``, else
+Files live in ``$SQLAGENT_CACHE_DIR``, else ``$SQLAGENT_HOME/cache/schema``, else
+``$XDG_CACHE_HOME/sqlagent/schema``, else
 ``~/.cache/sqlagent/schema``; deleting them is always safe.
 """
 
@@ -132,11 +133,14 @@ def _digest(result: QueryResult) -> str:
 
 
 def default_cache_dir() -> Path:
-    """``$SQLAGENT_CACHE_DIR``, else ``$XDG_CACHE_HOME/sqlagent/schema``, else
-    ``~/.cache/sqlagent/schema``."""
+    """``$SQLAGENT_CACHE_DIR``, else ``$SQLAGENT_HOME/cache/schema``, else
+    ``$XDG_CACHE_HOME/sqlagent/schema``, else ``~/.cache/sqlagent/schema``."""
     explicit = os.environ.get("SQLAGENT_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()
+    home = os.environ.get("SQLAGENT_HOME")
+    if home:  # everything of sqlagent's in one folder, as the history does
+        return Path(home).expanduser() / "cache" / "schema"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "sqlagent" / "schema"
 

@@ -16,6 +16,13 @@ from .errors import ConfigError
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 
+LLM_HELP = (
+    "Set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for any OpenAI-compatible server, e.g. "
+    "OPENAI_BASE_URL=http://localhost:11434/v1 for Ollama or http://localhost:8000/v1 for "
+    "vLLM, and SQLAGENT_MODEL for the model name."
+)
+"""How to configure a model: shown wherever a missing one stops something."""
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -107,6 +114,13 @@ class Settings:
     """The history database; by default in the user's data directory."""
     context_budget: int = 3000
     """Approximate tokens of schema context; a larger schema is pruned to the question."""
+    schema_cache: bool = True
+    """Keep introspected schemas on disk, so the next start skips introspection."""
+    value_index: bool = True
+    """Index the distinct values of text columns, so 'Phoenix' in a question finds its column."""
+    value_index_seconds: float = 20.0
+    """Time allowed for building the value index (on the first question); columns not read
+    by then are left out."""
 
     @property
     def max_rows(self) -> int:
@@ -126,7 +140,9 @@ class Settings:
         policy_changes = {
             k: changes.pop(k) for k in ("max_rows", "statement_timeout") if k in changes
         }
-        policy = replace(self.policy, **policy_changes) if policy_changes else self.policy
+        policy = changes.pop("policy", self.policy)
+        if policy_changes:
+            policy = replace(policy, **policy_changes)
         return replace(self, policy=policy, **changes)
 
     @classmethod
@@ -136,7 +152,8 @@ class Settings:
         ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``SQLAGENT_MODEL``, ``SQLAGENT_LLM_TIMEOUT``,
         ``SQLAGENT_MAX_ROWS``, ``SQLAGENT_MAX_REPAIRS``, ``SQLAGENT_STATEMENT_TIMEOUT``,
         ``SQLAGENT_POLICY`` (a policy file), ``SQLAGENT_KNOWLEDGE`` (a knowledge file),
-        ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it).
+        ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it),
+        ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``.
         """
         env = os.environ if environ is None else environ
         settings = cls(
@@ -144,8 +161,9 @@ class Settings:
             api_key=env.get("OPENAI_API_KEY") or None,
             base_url=env.get("OPENAI_BASE_URL") or None,
             knowledge_path=env.get("SQLAGENT_KNOWLEDGE") or None,
-            history=(env.get("SQLAGENT_HISTORY") or "on").strip().lower()
-            not in ("off", "0", "false", "no"),
+            history=_switch(env, "SQLAGENT_HISTORY"),
+            schema_cache=_switch(env, "SQLAGENT_SCHEMA_CACHE"),
+            value_index=_switch(env, "SQLAGENT_VALUE_INDEX"),
         )
         changes: dict[str, Any] = {}
         if "SQLAGENT_LLM_TIMEOUT" in env:
@@ -170,6 +188,11 @@ class Settings:
                 )
             )
         return settings
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """An on/off variable: anything but off/0/false/no (or unset) is on."""
+    return (env.get(name) or "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def _positive_float(name: str, value: Any) -> float:

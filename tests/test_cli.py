@@ -12,7 +12,9 @@ import pytest
 
 from sqlagent.testing import FakeOpenAIServer, FakeReply
 
-PHOENIX_Q = "How many unique merchants are there in Phoenix and what are their names?"
+# Not one of the sample's verified questions, so the model is asked to write the SQL.
+PHOENIX_Q = "Which merchants are based in Phoenix, and how many are there?"
+VERIFIED_Q = "How many unique merchants are there in Phoenix and what are their names?"
 PHOENIX_SQL = (
     "SELECT DISTINCT merchant_name FROM merchants WHERE city = 'Phoenix' ORDER BY merchant_name"
 )
@@ -129,6 +131,16 @@ def test_no_llm_configured_fails_fast_with_instructions(sample_db_path):
     assert "OPENAI_API_KEY" in proc.stderr and "OPENAI_BASE_URL" in proc.stderr
     assert "Ollama" in proc.stderr
     assert no_traceback(proc)
+
+
+def test_verified_question_is_answered_without_any_llm(sample_db_path):
+    proc = run_cli("ask", VERIFIED_Q, "--db", str(sample_db_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["verified"] is True
+    assert payload["row_count"] == 9
+    assert [a["source"] for a in payload["attempts"]] == ["verified"]
+    assert "9 rows" in payload["narrative"] or "9" in payload["narrative"]
 
 
 def test_empty_question_is_a_usage_error(sample_db_path):
@@ -275,3 +287,15 @@ def test_every_ask_is_recorded_in_the_history(sample_db_path, tmp_path):
     )
     assert off.returncode == 0
     assert not (tmp_path / "off" / "history.sqlite3").exists()
+
+
+def test_schema_for_a_question_shows_its_context_and_the_verified_sql(sample_db_path):
+    proc = run_cli("schema", "--db", str(sample_db_path), "--question", VERIFIED_Q, "--json")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert "merchants" in payload["tables"]
+    assert payload["verified_sql"].startswith("SELECT DISTINCT merchant_name")
+    assert any("merchants.city contains 'Phoenix'" in note for note in payload["notes"])
+    other = run_cli("schema", "--db", str(sample_db_path), "--question", "Which cities?")
+    assert other.returncode == 0 and "verified one" not in other.stdout
+    assert "tokens, dialect duckdb" in other.stdout

@@ -9,7 +9,9 @@ from sqlagent.db import connect
 from sqlagent.settings import Settings
 from sqlagent.testing import FakeOpenAIServer, FakeReply
 
-PHOENIX_Q = "How many unique merchants are there in Phoenix and what are their names?"
+# Not one of the sample's verified questions, so the model is asked to write the SQL.
+PHOENIX_Q = "Which merchants are based in Phoenix, and how many are there?"
+VERIFIED_Q = "How many unique merchants are there in Phoenix and what are their names?"
 PHOENIX_SQL = (
     "SELECT DISTINCT merchant_name FROM merchants WHERE city = 'Phoenix' ORDER BY merchant_name"
 )

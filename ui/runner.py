@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from collections.abc import Callable
 
 import streamlit as st
@@ -32,30 +30,20 @@ def _call(
     agent = view.agent
     conversation = state.conversation()
 
-    def run_sql(sql: str, question: str, verified: bool, on_event: EventHandler) -> Answer:
-        answer = agent.sql(sql, on_event=on_event)
-        answer = dataclasses.replace(answer, question=question, verified=verified)
-        if agent.history is not None and (question or verified):
-            # Recorded again (same id) with the question it answers, for the history.
-            with contextlib.suppress(SqlAgentError):
-                agent.history.record(answer, database=agent.db.display_url, source=agent.source)
+    def run_sql(sql: str, question: str, on_event: EventHandler) -> Answer:
+        answer = agent.sql(sql, question=question, on_event=on_event)
         # A query the user ran is a turn too: a follow-up question builds on it.
         conversation.add(answer)
         return answer
 
-    if request.kind == "verified" and request.sql:
-        sql = request.sql
-        return lambda on_event: run_sql(sql, request.text, True, on_event)
     if request.kind == "sql" and request.sql:
         sql = request.sql
-        return lambda on_event: run_sql(sql, request.text, False, on_event)
-    if view.llm_ready:
+        return lambda on_event: run_sql(sql, request.text, on_event)
+    # The agent answers a verified question with its SQL, with or without a model.
+    if view.llm_ready or request.kind == "verified" or knowledge.match_verified(request.text):
         return lambda on_event: agent.ask(
             request.text, conversation=conversation, on_event=on_event
         )
-    example = knowledge.match_verified(request.text)
-    if example is not None:
-        return lambda on_event: run_sql(example.sql, request.text, True, on_event)
     failure = Answer(
         question=request.text, sql=None, error=ErrorInfo("ConfigError", NO_LLM, LLM_HELP)
     )
