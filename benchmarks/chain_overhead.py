@@ -1,7 +1,9 @@
 """The chain's own overhead: everything except the model's and the database's time.
 
 Runs the sample questions through ``pipeline.ask`` with an instant scripted model on the sample
-database (warm schema cache) and reports, per step, the median time spent in sqlagent itself.
+database (warm schema cache, the sample's knowledge file and value index, as ``Agent`` passes
+them; verified questions skip the generate step) and reports, per step, the median time spent
+in sqlagent itself.
 The database's own execution time (measured around the cursor) is subtracted from the execute
 step; the scripted model takes microseconds, so generate/narrate are pure overhead (prompt
 rendering, extraction). Also times ``sqlagent --help`` in a fresh interpreter.
@@ -19,10 +21,12 @@ import time
 from pathlib import Path
 
 from sqlagent.db import connect
+from sqlagent.knowledge import default_knowledge_path, load_knowledge
 from sqlagent.pipeline import ask
 from sqlagent.sample import ensure_sample_database, sample_questions
 from sqlagent.settings import Settings
 from sqlagent.testing import ScriptedLLM
+from sqlagent.valueindex import ValueIndex
 
 
 def main() -> None:
@@ -30,8 +34,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
 
-    db = connect(ensure_sample_database())
-    db.schema()  # warm the schema cache, as a running agent has it
+    path = ensure_sample_database()
+    db = connect(path)
+    schema = db.schema()  # warm the schema cache, as a running agent has it
+    knowledge = load_knowledge(default_knowledge_path(path))
+    start = time.perf_counter()
+    values = ValueIndex.build(db, schema)
+    index_seconds = time.perf_counter() - start
     settings = Settings(model="scripted")
     questions = sample_questions()
     per_step: dict[str, list[float]] = {}
@@ -39,7 +48,14 @@ def main() -> None:
     for _ in range(args.rounds):
         for item in questions:
             llm = ScriptedLLM([f"```sql\n{item['sql']}\n```", "A short narrative."])
-            answer = ask(item["question"], llm=llm, db=db, settings=settings)
+            answer = ask(
+                item["question"],
+                llm=llm,
+                db=db,
+                settings=settings,
+                knowledge=knowledge,
+                values=values,
+            )
             assert answer.ok, answer.error
             overhead = 0.0
             for step in answer.trace.steps:
@@ -59,6 +75,9 @@ def main() -> None:
     totals.sort()
     print(f"{'total':<10} {statistics.median(totals):>10.3f} "
           f"{totals[int(len(totals) * 0.95) - 1]:>10.3f}   (goal: median < 20 ms)")
+
+    print(f"\nvalue index of the sample database: {len(values):,} values built in "
+          f"{index_seconds:.2f} s (once per process, on the first question)")
 
     exe = Path(sys.executable).with_name("sqlagent")
     runs = []

@@ -9,10 +9,20 @@
 from __future__ import annotations
 
 from .api import Agent
+from .conversation import Conversation
 from .errors import SqlAgentError
 from .settings import Policy, Settings
 from .types import Answer, QueryResult, SchemaInfo
 
 __version__ = "0.1.0"
 
-__all__ = ["Agent", "Answer", "Policy", "QueryResult", "SchemaInfo", "Settings", "SqlAgentError"]
+__all__ = [
+    "Agent",
+    "Answer",
+    "Conversation",
+    "Policy",
+    "QueryResult",
+    "SchemaInfo",
+    "Settings",
+    "SqlAgentError",
+]
