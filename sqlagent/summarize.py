@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +29,18 @@ def _cell(value: Any) -> str:
     return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool)
+def _is_number_type(kind: type) -> bool:
+    return issubclass(kind, (int, float, decimal.Decimal)) and not issubclass(kind, bool)
+
+
+def _exact_sum(values: list[Any], kinds: set[type]) -> Any:
+    """The sum without float drift: exact for integers and decimals, correctly rounded for
+    floats. (Once per column of every answer, so it avoids a conversion per value.)"""
+    if any(issubclass(k, float) for k in kinds):
+        return math.fsum(float(v) for v in values)
+    if any(issubclass(k, decimal.Decimal) for k in kinds):
+        return sum(values, decimal.Decimal(0))
+    return sum(values)
 
 
 def column_stats(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -39,13 +50,14 @@ def column_stats(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[
         values = [r[i] for r in rows if r[i] is not None]
         nulls = len(rows) - len(values)
         null_note = f", {nulls} null" if nulls else ""
-        if values and all(_is_number(v) for v in values):
-            total = sum(decimal.Decimal(str(v)) for v in values)
+        kinds = {type(v) for v in values}
+        if values and all(_is_number_type(k) for k in kinds):
+            total = _exact_sum(values, kinds)
             lines.append(
                 f"{name}: numeric, min {_cell(min(values))}, max {_cell(max(values))}, "
                 f"sum {_cell(total)}{null_note}"
             )
-        elif values and all(isinstance(v, (_dt.date, _dt.datetime)) for v in values):
+        elif values and all(issubclass(k, (_dt.date, _dt.datetime)) for k in kinds):
             lines.append(
                 f"{name}: dates from {_cell(min(values))} to {_cell(max(values))}{null_note}"
             )
