@@ -1,9 +1,9 @@
 """The chain's own overhead: everything except the model's and the database's time.
 
 Runs the sample questions through ``pipeline.ask`` with an instant scripted model on the sample
-database (warm schema cache, the sample's knowledge file and value index, as ``Agent`` passes
-them; verified questions skip the generate step) and reports, per step, the median time spent
-in sqlagent itself.
+database (warm schema cache; the sample's knowledge file, value index and profiles, as
+``Agent`` passes them; verified questions skip the generate step) and reports, per step, the
+median time spent in sqlagent itself.
 The database's own execution time (measured around the cursor) is subtracted from the execute
 step; the scripted model takes microseconds, so generate/narrate are pure overhead (prompt
 rendering, extraction). Also times ``sqlagent --help`` in a fresh interpreter.
@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlagent.db import connect
 from sqlagent.knowledge import default_knowledge_path, load_knowledge
 from sqlagent.pipeline import ask
+from sqlagent.profile import profile_schema
 from sqlagent.sample import ensure_sample_database, sample_questions
 from sqlagent.settings import Settings
 from sqlagent.testing import ScriptedLLM
@@ -41,6 +42,9 @@ def main() -> None:
     start = time.perf_counter()
     values = ValueIndex.build(db, schema)
     index_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    profiles = profile_schema(db, schema)
+    profile_seconds = time.perf_counter() - start
     settings = Settings(model="scripted")
     questions = sample_questions()
     per_step: dict[str, list[float]] = {}
@@ -55,6 +59,7 @@ def main() -> None:
                 settings=settings,
                 knowledge=knowledge,
                 values=values,
+                profiles=profiles,
             )
             assert answer.ok, answer.error
             overhead = 0.0
@@ -77,7 +82,8 @@ def main() -> None:
           f"{totals[int(len(totals) * 0.95) - 1]:>10.3f}   (goal: median < 20 ms)")
 
     print(f"\nvalue index of the sample database: {len(values):,} values built in "
-          f"{index_seconds:.2f} s (once per process, on the first question)")
+          f"{index_seconds:.2f} s; profiles in {profile_seconds:.2f} s (once per process, on "
+          "the first question)")
 
     exe = Path(sys.executable).with_name("sqlagent")
     runs = []

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .errors import ConfigError
 from .settings import LLM_HELP, Settings
@@ -24,10 +25,13 @@ if TYPE_CHECKING:
     from .knowledge import Knowledge
     from .llm import LLM
     from .pipeline import EventHandler
+    from .profile import TableProfile
     from .types import Answer, Context, SchemaInfo
     from .valueindex import ValueIndex
 
 __all__ = ["LLM_HELP", "Agent"]
+
+_T = TypeVar("_T")
 
 class Agent:
     """Answers questions about one database. Dependencies are passed in; see ``connect``."""
@@ -47,8 +51,10 @@ class Agent:
         self._llm = llm
         self.source = source
         self.history = history if history is not None else self._open_history()
-        self._values: tuple[SchemaInfo, ValueIndex] | None = None
-        self._values_lock = threading.Lock()
+        # What is read from the data once per schema (value index, profiles), keyed by name
+        # and held with the schema object it was built from.
+        self._derived: dict[str, tuple[SchemaInfo, Any]] = {}
+        self._derived_lock = threading.Lock()
 
     def _open_history(self) -> HistoryStore | None:
         if not self.settings.history:
@@ -133,6 +139,22 @@ class Agent:
 
         return load_knowledge(self.knowledge_path)
 
+    def _per_schema(self, name: str, build: Callable[[SchemaInfo], _T]) -> _T:
+        """``build(visible schema)``, computed once per schema: again only when it changes.
+
+        Built from the visible schema only, so a denied column's values or range never
+        reach a prompt. Concurrent callers wait for one build rather than each starting one.
+        """
+        full = self.db.schema()  # the same object until the schema changes
+        with self._derived_lock:
+            cached = self._derived.get(name)
+            if cached is None or cached[0] is not full:
+                from .guard import visible_schema
+
+                cached = (full, build(visible_schema(full, self.settings.policy)))
+                self._derived[name] = cached
+            return cast("_T", cached[1])
+
     def values(self) -> ValueIndex | None:
         """The index of text values of the tables the model may see (built on first use,
         within ``settings.value_index_seconds``), or None when switched off."""
@@ -140,21 +162,33 @@ class Agent:
             return None
         from .valueindex import ValueIndex
 
-        full = self.db.schema()  # the same object until the schema changes
-        with self._values_lock:
-            if self._values is None or self._values[0] is not full:
-                from .guard import visible_schema
+        return self._per_schema(
+            "values",
+            lambda schema: ValueIndex.build(
+                self.db,
+                schema,
+                timeout=min(self.settings.statement_timeout, 10.0),
+                time_budget=self.settings.value_index_seconds,
+            ),
+        )
 
-                # Built from the visible schema only: a denied column's values never reach
-                # the prompt through a "column X contains ..." note.
-                index = ValueIndex.build(
-                    self.db,
-                    visible_schema(full, self.settings.policy),
-                    timeout=min(self.settings.statement_timeout, 10.0),
-                    time_budget=self.settings.value_index_seconds,
-                )
-                self._values = (full, index)
-            return self._values[1]
+    def profiles(self) -> Mapping[str, TableProfile] | None:
+        """Column profiles (null share, distinct count, ranges, top values) of the tables the
+        model may see, built on first use within ``settings.profile_seconds``; None when
+        switched off. Their ranges appear in the context ("range 2025-01-01 .. 2025-12-31")."""
+        if not self.settings.profiles:
+            return None
+        from .profile import profile_schema
+
+        return self._per_schema(
+            "profiles",
+            lambda schema: profile_schema(
+                self.db,
+                schema,
+                time_budget=self.settings.profile_seconds,
+                timeout=min(self.settings.statement_timeout, 5.0),
+            ),
+        )
 
     def _llm_if_configured(self) -> LLM | None:
         if self._llm is None and not self.settings.llm_configured:
@@ -184,6 +218,7 @@ class Agent:
             on_event=on_event,
             knowledge=self.knowledge(),
             values=self.values(),
+            profiles=self.profiles(),
         )
         if conversation is not None:
             conversation.add(answer)
@@ -221,6 +256,7 @@ class Agent:
             budget=self.settings.context_budget,
             knowledge=self.knowledge(),
             values=self.values() if question.strip() else None,
+            profiles=self.profiles(),
         )
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ them, so ``sqlagent --help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -404,6 +405,11 @@ def main(
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`sqlagent schema | head`): stop quietly, as Unix tools do.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the exit flush quiet
+        return EXIT_OK
     except (UsageError, ConfigError, ConnectionFailed) as exc:
         _print_error(exc, err)
         return EXIT_USAGE

@@ -132,7 +132,15 @@ def _column_line(col: ColumnInfo, table: TableInfo, dialect: str) -> str:
         notes.append(_comment(col.comment))
     if col.samples:
         notes.append("e.g. " + ", ".join(quote_value(v) for v in col.samples))
-    return line + (" -- " + "; ".join(notes) if notes else "")
+    return line + (" -- " + _sentences(notes) if notes else "")
+
+
+def _sentences(parts: list[str]) -> str:
+    """Join comment parts with "; ", without doubling a full stop that ends a part."""
+    out = parts[0]
+    for part in parts[1:]:
+        out += (" " if out.endswith((".", "!", "?", "…")) else "; ") + part
+    return out
 
 
 def render_table(
@@ -292,7 +300,7 @@ def _join(first: str | None, second: str | None) -> str | None:
         return first
     if not first:
         return second
-    return first.rstrip(" .;") + "; " + second
+    return _sentences([first.rstrip(" ;"), second])
 
 
 def _select(

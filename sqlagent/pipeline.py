@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .db.base import Database
     from .knowledge import Knowledge
     from .llm import LLM
+    from .profile import TableProfile
     from .settings import Settings
     from .valueindex import ValueIndex
 
@@ -206,14 +207,16 @@ def ask(
     on_event: EventHandler | None = None,
     knowledge: Knowledge | None = None,
     values: ValueIndex | None = None,
+    profiles: Mapping[str, TableProfile] | None = None,
 ) -> Answer:
     """Answer ``question`` from ``db``: generate SQL, check it, run it, repair, narrate.
 
     ``knowledge`` adds descriptions, definitions and similar verified examples to the
     context; a question that asks the same as one of its verified examples is answered with
     that example's SQL (through the same guard) without a generation call. ``values`` finds
-    the values the question names. With ``llm`` None only verified questions can be
-    answered (with a plain narrative); anything else raises ``ConfigError``.
+    the values the question names; ``profiles`` adds the columns' value ranges. With ``llm``
+    None only verified questions can be answered (with a plain narrative); anything else
+    raises ``ConfigError``.
 
     Failures inside the chain (the model's, the guard's, the database's) come back as an
     ``Answer`` whose ``error`` is set, with every attempt in ``attempts`` and the trace. A
@@ -247,6 +250,7 @@ def ask(
                 budget=settings.context_budget,
                 knowledge=knowledge,
                 values=values,
+                profiles=profiles,
             )
             info.update(
                 tokens=context.tokens,

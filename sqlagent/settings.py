@@ -121,6 +121,11 @@ class Settings:
     value_index_seconds: float = 20.0
     """Time allowed for building the value index (on the first question); columns not read
     by then are left out."""
+    profiles: bool = True
+    """Profile the columns (ranges, null share, top values) for the context."""
+    profile_seconds: float = 20.0
+    """Time allowed for profiling (on the first question); tables not started by then are
+    left out."""
 
     @property
     def max_rows(self) -> int:
@@ -153,7 +158,7 @@ class Settings:
         ``SQLAGENT_MAX_ROWS``, ``SQLAGENT_MAX_REPAIRS``, ``SQLAGENT_STATEMENT_TIMEOUT``,
         ``SQLAGENT_POLICY`` (a policy file), ``SQLAGENT_KNOWLEDGE`` (a knowledge file),
         ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it),
-        ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``.
+        ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``, ``SQLAGENT_PROFILES=off``.
         """
         env = os.environ if environ is None else environ
         settings = cls(
@@ -164,6 +169,7 @@ class Settings:
             history=_switch(env, "SQLAGENT_HISTORY"),
             schema_cache=_switch(env, "SQLAGENT_SCHEMA_CACHE"),
             value_index=_switch(env, "SQLAGENT_VALUE_INDEX"),
+            profiles=_switch(env, "SQLAGENT_PROFILES"),
         )
         changes: dict[str, Any] = {}
         if "SQLAGENT_LLM_TIMEOUT" in env:

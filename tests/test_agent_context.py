@@ -140,3 +140,23 @@ def test_broken_knowledge_file_is_a_clear_error(cards: Path) -> None:
     cards.with_name("cards.knowledge.yaml").write_text("tables: [unclosed\n", encoding="utf-8")
     with agent(cards, ScriptedLLM([])) as a, pytest.raises(ConfigError, match="knowledge"):
         a.ask("How many merchants are there?")
+
+
+def test_profiles_put_ranges_in_the_context(cards: Path) -> None:
+    with agent(cards) as a:
+        profiles = a.profiles()
+        assert profiles is not None and profiles is a.profiles()  # built once
+        text = a.context("What was the total approved spend in the last month?").text
+    ts_line = next(ln for ln in text.splitlines() if ln.strip().startswith("transaction_ts"))
+    assert "range 20" in ts_line  # the model sees which dates the data covers
+
+
+def test_denied_columns_are_not_profiled(cards: Path) -> None:
+    policy = Policy(denied_columns=("transactions.amount",))
+    with agent(cards, policy=policy) as a:
+        profiles = a.profiles()
+        assert profiles is not None
+        assert "amount" not in profiles["transactions"].columns
+        assert "transaction_ts" in profiles["transactions"].columns
+    with agent(cards, profiles=False) as a:
+        assert a.profiles() is None
