@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -33,6 +34,12 @@ __all__ = ["LLM_HELP", "Agent"]
 
 _T = TypeVar("_T")
 
+# Value indexes and profiles per open database: (name, policy) -> (schema, value).
+_DERIVED: weakref.WeakKeyDictionary[Any, dict[tuple[str, Any], tuple[SchemaInfo, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+_DERIVED_LOCK = threading.Lock()
+
 class Agent:
     """Answers questions about one database. Dependencies are passed in; see ``connect``."""
 
@@ -51,10 +58,6 @@ class Agent:
         self._llm = llm
         self.source = source
         self.history = history if history is not None else self._open_history()
-        # What is read from the data once per schema (value index, profiles), keyed by name
-        # and held with the schema object it was built from.
-        self._derived: dict[str, tuple[SchemaInfo, Any]] = {}
-        self._derived_lock = threading.Lock()
 
     def _open_history(self) -> HistoryStore | None:
         if not self.settings.history:
@@ -140,19 +143,23 @@ class Agent:
         return load_knowledge(self.knowledge_path)
 
     def _per_schema(self, name: str, build: Callable[[SchemaInfo], _T]) -> _T:
-        """``build(visible schema)``, computed once per schema: again only when it changes.
+        """``build(visible schema)``, computed once per database, schema and policy.
 
+        Kept with the database object, so every Agent over the same connection (the
+        dashboard makes one per page run) shares it; built again when the schema changes.
         Built from the visible schema only, so a denied column's values or range never
         reach a prompt. Concurrent callers wait for one build rather than each starting one.
         """
         full = self.db.schema()  # the same object until the schema changes
-        with self._derived_lock:
-            cached = self._derived.get(name)
+        key = (name, self.settings.policy)
+        with _DERIVED_LOCK:
+            per_db = _DERIVED.setdefault(self.db, {})
+            cached = per_db.get(key)
             if cached is None or cached[0] is not full:
                 from .guard import visible_schema
 
                 cached = (full, build(visible_schema(full, self.settings.policy)))
-                self._derived[name] = cached
+                per_db[key] = cached
             return cast("_T", cached[1])
 
     def values(self) -> ValueIndex | None:
@@ -209,16 +216,21 @@ class Agent:
         """
         from .pipeline import ask
 
+        llm = self._llm_if_configured()
+        knowledge = self.knowledge()
+        if llm is None and knowledge.match_verified(question) is None:
+            # Before any work: without a model only verified questions can be answered.
+            raise ConfigError("No language model is configured.", hint=LLM_HELP)
         answer = ask(
             question,
-            llm=self._llm_if_configured(),
+            llm=llm,
             db=self.db,
             settings=self.settings,
             conversation=conversation,
             on_event=on_event,
-            knowledge=self.knowledge(),
-            values=self.values(),
-            profiles=self.profiles(),
+            knowledge=knowledge,
+            values=_helpful(self.values),
+            profiles=_helpful(self.profiles),
         )
         if conversation is not None:
             conversation.add(answer)
@@ -255,8 +267,8 @@ class Agent:
             question,
             budget=self.settings.context_budget,
             knowledge=self.knowledge(),
-            values=self.values() if question.strip() else None,
-            profiles=self.profiles(),
+            values=_helpful(self.values) if question.strip() else None,
+            profiles=_helpful(self.profiles),
         )
 
     def close(self) -> None:
@@ -268,3 +280,13 @@ class Agent:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _helpful(read: Callable[[], _T | None]) -> _T | None:
+    """What ``read`` returns, or None when it fails: the value index and the profiles help
+    the model but are never needed, so a database that cannot give them still gets asked
+    (and a database that is down is reported by the chain, as an answer's error)."""
+    try:
+        return read()
+    except Exception:
+        return None

@@ -93,6 +93,17 @@ user using variadic when where window with
 _RESERVED = frozenset(_RESERVED_WORDS.split())
 
 
+_DIALECT_RESERVED_WORDS = {
+    # Keywords SQLite refuses as bare names although sqlglot reads them as columns.
+    "sqlite": """abort analyze attach autoincrement delete detach drop escape exists explain
+    glob index indexed insert isnull match notnull pragma raise regexp reindex release
+    rollback savepoint set transaction update vacuum values virtual""",
+    # Functions PostgreSQL calls without parentheses: a bare name is the function.
+    "postgres": "current_catalog current_role current_schema system_user",
+}
+_DIALECT_RESERVED = {d: frozenset(words.split()) for d, words in _DIALECT_RESERVED_WORDS.items()}
+
+
 @functools.cache
 def _reserved(dialect: str) -> frozenset[str]:
     from sqlglot.dialects.dialect import Dialect
@@ -102,7 +113,32 @@ def _reserved(dialect: str) -> frozenset[str]:
     except ValueError:
         return _RESERVED
     own = getattr(generator, "RESERVED_KEYWORDS", None) or ()
-    return _RESERVED | {word.lower() for word in own}
+    extra = _DIALECT_RESERVED.get(dialect, frozenset())
+    return _RESERVED | extra | {word.lower() for word in own}
+
+
+@functools.cache
+def _reads_as_column(name: str, dialect: str) -> bool:
+    """True when ``name`` can stand bare for a column in ``dialect``: an ordinary word, or a
+    keyword that ``SELECT name FROM t`` still reads as a plain column (``date``, ``name``).
+    A keyword read otherwise (``between``, ``qualify``, ``current_date``) needs quotes."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
+    from sqlglot.errors import SqlglotError
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = Dialect.get_or_raise(dialect).tokenize(name)
+        if [t.token_type for t in tokens] == [TokenType.VAR]:
+            return True  # not a keyword at all: the common case, without a parse
+        tree = sqlglot.parse_one(f"SELECT {name} FROM t", read=dialect)
+    except (SqlglotError, ValueError):
+        return False
+    if not isinstance(tree, exp.Select) or len(tree.expressions) != 1:
+        return False
+    column = tree.expressions[0]
+    return isinstance(column, exp.Column) and not column.table and column.name == name
 
 
 def quote_ident(name: str, dialect: str) -> str:
@@ -111,7 +147,11 @@ def quote_ident(name: str, dialect: str) -> str:
     >>> quote_ident("order", "postgres"), quote_ident("amount", "postgres")
     ('"order"', 'amount')
     """
-    if _PLAIN_IDENT.match(name) and name not in _reserved(dialect):
+    if (
+        _PLAIN_IDENT.match(name)
+        and name not in _reserved(dialect)
+        and _reads_as_column(name, dialect)
+    ):
         return name
     if dialect in ("mysql", "bigquery", "databricks", "spark", "hive"):
         return "`" + name.replace("`", "``") + "`"

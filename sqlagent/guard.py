@@ -83,6 +83,7 @@ def check(
     try:
         tree = _parse(sql, name, rules)
         _check_statement(tree, sql, name)
+        _check_reserved_names(tree)
         _check_nodes(tree, rules, policy)
         tree = _strip_parens(tree)
         if rules.double_quoted_strings:
@@ -236,6 +237,16 @@ def _first_keyword(sql: str, dialect: str) -> str | None:
 # --------------------------------------------------------------------------- safety
 
 
+def _check_reserved_names(tree: exp.Expr) -> None:
+    """Refuse names in the guard's own namespace: a CTE or alias called like the synthetic
+    names the analysis gives tables would be bound in their place and skip the checks."""
+    for ident in tree.find_all(exp.Identifier):
+        if ident.name.lower().startswith(_SYNTHETIC):
+            raise UnsafeSQL(
+                f"The name '{ident.name}' is reserved by sqlagent: use another name",
+            )
+
+
 def _check_statement(tree: exp.Expr, sql: str, dialect: str) -> None:
     if type(tree).__name__ in guard_rules.ALLOWED_TOP_LEVEL:
         return
@@ -368,19 +379,25 @@ class _QuotedName(Exception):
 
 
 def _spell_as_defined(tree: exp.Expr, schema: SchemaInfo) -> None:
-    """Write table names as the catalog stores them, and table aliases in one spelling.
+    """Make MySQL/MariaDB compare names the way the guard did.
 
-    The guard resolves MySQL/MariaDB table names and aliases without case, but a server on
-    Linux compares both with case (``lower_case_table_names=0``), so ``FROM Merchants AS m``
-    with ``M.city`` would pass the guard and then fail. Column names need nothing: MySQL
-    compares them without case everywhere.
+    The guard resolves table names, aliases and qualifiers without case (it cannot know the
+    server's ``lower_case_table_names``), but a server on Linux compares table names and
+    table aliases with case. So that the server binds every name exactly as the guard did,
+    tables are written as the catalog stores them (with a lower-case alias when that
+    spelling has capitals and the query gave none), and every alias (of tables, derived
+    tables, CTEs) and every column qualifier is written in lower case: the server then
+    compares the same lower-case strings the guard compared.
+    Column names need nothing: MySQL compares them without case everywhere.
     """
     by_name: dict[str, list[TableInfo]] = {}
     for info in schema.tables:
         by_name.setdefault(info.name.lower(), []).append(info)
-    spelling: dict[str, str] = {}
-    for table in tree.find_all(exp.Table):
-        if not isinstance(table.this, exp.Identifier) or _cte_names(table):
+    for table in list(tree.find_all(exp.Table)):
+        if not isinstance(table.this, exp.Identifier):
+            continue
+        if _cte_names(table):
+            table.set("this", _lower(table.this))
             continue
         db = table.text("db").lower()
         found = [
@@ -392,21 +409,26 @@ def _spell_as_defined(tree: exp.Expr, schema: SchemaInfo) -> None:
         if len(found) != 1:
             continue
         info = found[0]
+        if not table.args.get("alias") and info.name != info.name.lower():
+            # Qualifiers are lower-cased below: they then name this alias, not the table.
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name.lower())))
         table.set("this", exp.to_identifier(info.name, quoted=table.this.quoted))
         if db and info.schema:
             table.set("db", exp.to_identifier(info.schema, quoted=table.args["db"].quoted))
-        alias = table.args.get("alias")
-        if isinstance(alias, exp.TableAlias) and alias.this is not None:
-            alias.set("this", exp.to_identifier(alias.name.lower(), quoted=alias.this.quoted))
-            spelling.setdefault(alias.name.lower(), alias.name)
-        else:
-            spelling.setdefault(info.name.lower(), info.name)
+    for alias in tree.find_all(exp.TableAlias):
+        if isinstance(alias.this, exp.Identifier):
+            alias.set("this", _lower(alias.this))
     for column in tree.find_all(exp.Column):
         qualifier = column.args.get("table")
         if isinstance(qualifier, exp.Identifier):
-            wanted = spelling.get(qualifier.name.lower())
-            if wanted is not None:
-                column.set("table", exp.to_identifier(wanted, quoted=qualifier.quoted))
+            column.set("table", _lower(qualifier))
+            # db.table.column would name the table, which now has an alias.
+            column.set("db", None)
+            column.set("catalog", None)
+
+
+def _lower(ident: exp.Identifier) -> exp.Identifier:
+    return exp.to_identifier(ident.name.lower(), quoted=ident.quoted)
 
 
 def _known_names(tree: exp.Expr, schema: SchemaInfo) -> set[str]:

@@ -280,6 +280,9 @@ def ask(
                 verified=True,
             )
     if llm is None:
+        if attempts:  # the verified query failed, and no model can write another
+            failed = attempts[-1]
+            return finish(sql=failed.sql, error=failed.error)
         raise ConfigError("No language model is configured.", hint=LLM_HELP)
 
     messages = generation_messages(question, context, full_schema.dialect, conversation)
@@ -303,7 +306,9 @@ def ask(
     if isinstance(outcome, Refusal):
         return finish(sql=None, refusal=outcome.reason, error=NotAnswerable(outcome.reason).info())
     if isinstance(outcome, SqlAgentError):
-        last_sql = next((a.sql for a in reversed(attempts) if a.sql), None)
+        last_sql = next(
+            (a.sql for a in reversed(attempts) if a.sql and a.source == "model"), None
+        )
         return finish(sql=last_sql, error=outcome.info())
     guarded, result = outcome
 

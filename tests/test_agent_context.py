@@ -10,7 +10,7 @@ import pytest
 
 from sqlagent import Agent
 from sqlagent.db import connect
-from sqlagent.errors import ConfigError
+from sqlagent.errors import ConfigError, ConnectionFailed
 from sqlagent.schema_cache import CachedSchemaDatabase
 from sqlagent.settings import Policy, Settings
 from sqlagent.testing import ScriptedLLM
@@ -160,3 +160,55 @@ def test_denied_columns_are_not_profiled(cards: Path) -> None:
         assert "transaction_ts" in profiles["transactions"].columns
     with agent(cards, profiles=False) as a:
         assert a.profiles() is None
+
+
+class _Down:
+    """A database whose server went away after connecting."""
+
+    dialect = "duckdb"
+    display_url = "duckdb:///gone.duckdb"
+    path = None
+
+    def schema(self, *, refresh: bool = False) -> object:
+        raise ConnectionFailed("The database cannot be reached: connection refused")
+
+    def execute(self, sql: str, *, max_rows: int, timeout: float) -> object:
+        raise ConnectionFailed("The database cannot be reached: connection refused")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_database_that_is_down_is_an_answer_error_not_a_crash() -> None:
+    a = Agent(_Down(), llm=ScriptedLLM([]), settings=Settings(model="s", history=False))
+    answer = a.ask("How many merchants are there?")
+    assert not answer.ok
+    assert answer.error is not None and answer.error.type == "ConnectionFailed"
+
+
+def test_failed_verified_sql_without_a_model_reports_its_own_error(cards: Path) -> None:
+    policy = Policy(denied_tables=("merchants",))
+    with agent(cards, policy=policy) as a:
+        answer = a.ask(VERIFIED_Q)
+    assert not answer.ok and not answer.verified
+    assert answer.error is not None and answer.error.type == "PolicyViolation"
+    assert [at.source for at in answer.attempts] == ["verified"]
+
+
+def test_without_a_model_nothing_is_read_before_the_error(cards: Path) -> None:
+    from sqlagent import api
+
+    with agent(cards) as a:
+        with pytest.raises(ConfigError):
+            a.ask("Which merchants are in Tucson?")
+        assert a.db not in api._DERIVED  # no value index or profiles were built for it
+
+
+def test_agents_over_one_database_share_the_value_index(cards: Path) -> None:
+    db = connect(cards)
+    settings = Settings(model="scripted", history=False)
+    first, second = Agent(db, settings=settings), Agent(db, settings=settings)
+    assert first.values() is second.values()
+    denied = Agent(db, settings=settings.with_(policy=Policy(denied_tables=("customers",))))
+    assert denied.values() is not first.values()  # another policy, another index
+    db.close()

@@ -100,6 +100,11 @@ def test_estimate_tokens() -> None:
         ("order", "mysql", "`order`"),  # reserved words are quoted, or the model copies them
         ("group", "postgres", '"group"'),
         ("name", "postgres", "name"),
+        ("date", "postgres", "date"),  # a keyword that still reads as a column stays bare
+        ("current_role", "postgres", '"current_role"'),  # bare, it is the session's role
+        ("index", "sqlite", '"index"'),
+        ("between", "duckdb", '"between"'),
+        ("qualify", "postgres", '"qualify"'),
         ("Order Items", "mysql", "`Order Items`"),
         ("a]b", "tsql", "[a]]b]"),
     ],

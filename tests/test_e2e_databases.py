@@ -30,7 +30,7 @@ from sqlagent.db import connect
 from sqlagent.db.base import Database
 from sqlagent.errors import ReadOnlyViolation
 from sqlagent.guard import check
-from sqlagent.pipeline import ask
+from sqlagent.pipeline import ask, run_sql
 from sqlagent.sample import sample_questions
 from sqlagent.settings import Policy, Settings
 from sqlagent.testing import ScriptedLLM
@@ -283,6 +283,31 @@ def test_table_names_and_aliases_in_another_case_still_run(
     guarded = check(sql, schema=server.db.schema(), policy=Policy(max_rows=100))
     result = server.db.execute(guarded.executable, max_rows=100, timeout=10)
     assert len(result.rows) == 9
+
+
+CASE_TRICKS = [
+    # An inner alias differing only in case from an outer one: a case-sensitive server binds
+    # the qualifier to the outer table unless the guard's own reading is written out.
+    "SELECT c.customer_id, (SELECT C.email FROM (SELECT city AS email FROM merchants LIMIT 1)"
+    " AS C) AS leaked FROM customers AS c",
+    "WITH C AS (SELECT city AS email FROM merchants) SELECT c.customer_id, "
+    "(SELECT C.email FROM C LIMIT 1) AS leaked FROM customers AS c",
+    # A qualifier naming an inner alias that is also an outer table's name.
+    "SELECT customer_id, (SELECT MAX(customers.email) FROM (SELECT city AS email FROM "
+    "merchants) AS customers) AS leaked FROM customers",
+]
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("sql", CASE_TRICKS)
+def test_alias_case_cannot_reach_a_denied_column_on_mariadb(
+    cards_mariadb: Server, settings: Settings, sql: str
+) -> None:
+    denied = settings.with_(policy=Policy(denied_columns=("customers.email",)))
+    answer = run_sql(sql, db=cards_mariadb.db, settings=denied)
+    assert answer.ok, answer.error  # the guard's reading is legal: merchant cities
+    assert answer.rows
+    assert not any("@" in str(value) for row in answer.rows for value in row)
 
 
 DESTRUCTIVE = [

@@ -560,3 +560,20 @@ def test_the_guard_fails_closed_on_input_it_cannot_analyse() -> None:
     with pytest.raises(errors.SQLParseError, match="could not be checked") as info:
         check(sql, schema=cards_schema("duckdb"), policy=Policy())
     assert info.value.sql == sql
+
+
+@pytest.mark.parametrize("dialect", [*DIALECTS, "snowflake"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH _sqlagent_t0 AS (SELECT 1 AS email) SELECT email FROM customers",
+        'WITH "_SQLAGENT_T0" AS (SELECT 1 AS email) SELECT email FROM customers',
+        "SELECT _sqlagent_t1.name FROM customers AS _sqlagent_t1",
+    ],
+)
+def test_the_guards_own_names_cannot_be_used(dialect: str, sql: str) -> None:
+    """A CTE named like the analysis' synthetic table names would be bound in their place."""
+    if dialect == "mysql":
+        sql = sql.replace('"', "`")
+    with pytest.raises(errors.UnsafeSQL, match="reserved"):
+        check(sql, schema=cards_schema(dialect), policy=Policy(denied_columns=("*.email",)))
