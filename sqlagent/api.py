@@ -99,11 +99,12 @@ class Agent:
         ``settings`` they are read from the environment, as the CLI does.
         """
         from .db import connect as connect_db
+        from .sample import ensure_sample_database, is_sample_target
 
         if target is None:
-            from .sample import ensure_sample_database
-
             target = ensure_sample_database()
+        elif is_sample_target(target):
+            ensure_sample_database()  # named rather than defaulted to: built all the same
         settings = settings or Settings.from_env()
         db: Database = connect_db(target)
         if settings.schema_cache:

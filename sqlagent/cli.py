@@ -105,15 +105,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     if getattr(args, "policy", None):
         settings = settings.with_(policy=Policy.from_file(args.policy))
+    # A policy file is a ceiling: the command line may ask for less, never for more.
+    capped = bool(getattr(args, "policy", None) or os.environ.get("SQLAGENT_POLICY"))
     changes: dict[str, Any] = {}
     if getattr(args, "max_rows", None) is not None:
         if args.max_rows < 1:
             raise UsageError("--max-rows must be at least 1")
-        changes["max_rows"] = args.max_rows
+        changes["max_rows"] = (
+            min(args.max_rows, settings.policy.max_rows) if capped else args.max_rows
+        )
     if getattr(args, "timeout", None) is not None:
         if args.timeout <= 0:
             raise UsageError("--timeout must be greater than zero")
-        changes["statement_timeout"] = args.timeout
+        changes["statement_timeout"] = (
+            min(args.timeout, settings.policy.statement_timeout) if capped else args.timeout
+        )
     if getattr(args, "model", None):
         changes["model"] = args.model
     if getattr(args, "llm_timeout", None) is not None:
@@ -209,10 +215,10 @@ def _emit_json(payload: dict[str, Any], out: TextIO) -> None:
     out.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
 
 
-def _error_payload(question: str, exc: SqlAgentError) -> dict[str, Any]:
+def _error_payload(question: str, exc: SqlAgentError, sql: str | None = None) -> dict[str, Any]:
     return {
         "question": question,
-        "sql": exc.sql,
+        "sql": exc.sql or sql,
         "columns": [],
         "rows": [],
         "row_count": 0,
@@ -241,7 +247,10 @@ def _cmd_answer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             answer = agent.ask(text) if args.command == "ask" else agent.sql(text)
     except (UsageError, ConfigError, ConnectionFailed) as exc:
         if args.json:
-            _emit_json(_error_payload(text, exc), out)
+            if args.command == "ask":
+                _emit_json(_error_payload(text, exc), out)
+            else:  # as the answer of `sql` has it: no question, the SQL as given
+                _emit_json(_error_payload("", exc, sql=text), out)
         _print_error(exc, err)
         return EXIT_USAGE
     if args.json:
@@ -295,8 +304,16 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    import subprocess
     from pathlib import Path
+
+    from .db.targets import parse_target
+    from .settings import Policy
+
+    # Mistakes are reported here, with exit code 2, not later on the page.
+    if args.db:
+        parse_target(args.db)
+    if args.policy:
+        Policy.from_file(args.policy)
 
     app = Path(__file__).resolve().parents[1] / "ui" / "app.py"
     if not app.exists():
@@ -328,7 +345,9 @@ def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         env["SQLAGENT_POLICY"] = args.policy
     out.write(f"Starting the dashboard on http://localhost:{args.port}\n")
     out.flush()
-    return subprocess.call(cmd, env=env)
+    # Streamlit takes this process over, so stopping it (Ctrl-C, kill) stops the server.
+    os.execve(sys.executable, cmd, env)
+    return EXIT_OK  # not reached
 
 
 def _cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -161,6 +161,14 @@ def _compare(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _sample_database() -> str:
+    """The bundled sample database (built on first use): a golden set's default, as every
+    other command's ``--db`` defaults to it."""
+    from .sample import ensure_sample_database
+
+    return str(ensure_sample_database())
+
+
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .evaluation.datasets import load_dataset
     from .evaluation.report import format_terminal
@@ -171,7 +179,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     settings = _eval_settings(args)
-    dataset = load_dataset(args.dataset, db=args.db, limit=args.limit)
+    dataset = load_dataset(
+        args.dataset, db=args.db, limit=args.limit, default_db=_sample_database
+    )
     cache = Path(args.cache_dir) if args.cache_dir else None
     dataset = for_engine(dataset, args.engine, cache=cache)
     if args.oracle:
@@ -181,7 +191,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         factory, model = _model_factory(settings)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(args.out) if args.out else Path("eval-runs") / f"{dataset.name}-{stamp}"
-    err.write(f"Evaluating {len(dataset.items)} items of {dataset.name} into {out_dir}\n")
+    if not args.quiet:
+        err.write(f"Evaluating {len(dataset.items)} items of {dataset.name} into {out_dir}\n")
     result = run_eval(
         dataset,
         llm_factory=factory,

@@ -201,7 +201,7 @@ def render_table(
     if table.kind == "view":
         meta.append("view")
     if table.row_count is not None:
-        meta.append(f"{table.row_count:,} rows")
+        meta.append(f"{table.row_count:,} row" + ("" if table.row_count == 1 else "s"))
     if table.comment:
         meta.append(_comment(table.comment))
     if meta:

@@ -12,6 +12,7 @@ few seconds the first time it is needed::
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -68,6 +69,28 @@ def sample_database_path() -> Path:
     'cards.duckdb'
     """
     return SAMPLE_DIR / DATABASE_NAME
+
+
+def is_sample_target(target: str | os.PathLike[str]) -> bool:
+    """True when ``target`` (a path or a ``duckdb:`` URL) names the bundled sample database,
+    built or not, so that opening it by name builds it as opening the default does.
+
+    >>> is_sample_target(f"duckdb:///{sample_database_path()}")
+    True
+    """
+    text = os.fspath(target).strip()
+    if text.lower().startswith("duckdb:"):
+        text = text[len("duckdb:") :].split("?", 1)[0]
+        if text.startswith("///"):  # duckdb:///relative/path, duckdb:////absolute/path
+            text = text[3:]
+    elif "://" in text:
+        return False
+    if not text or text == ":memory:":
+        return False
+    try:
+        return Path(text).expanduser().resolve() == sample_database_path().resolve()
+    except OSError:
+        return False
 
 
 def needs_build(path: Path) -> bool:

@@ -183,15 +183,19 @@ class Settings:
         if env.get("SQLAGENT_POLICY"):
             changes["policy"] = Policy.from_file(env["SQLAGENT_POLICY"])
         settings = replace(settings, **changes)
+        # With a policy file, its limits are a ceiling the other variables cannot raise.
+        capped = bool(env.get("SQLAGENT_POLICY"))
         if "SQLAGENT_MAX_ROWS" in env:
+            rows = _positive_int("SQLAGENT_MAX_ROWS", env["SQLAGENT_MAX_ROWS"])
             settings = settings.with_(
-                max_rows=_positive_int("SQLAGENT_MAX_ROWS", env["SQLAGENT_MAX_ROWS"])
+                max_rows=min(rows, settings.max_rows) if capped else rows
             )
         if "SQLAGENT_STATEMENT_TIMEOUT" in env:
+            seconds = _positive_float(
+                "SQLAGENT_STATEMENT_TIMEOUT", env["SQLAGENT_STATEMENT_TIMEOUT"]
+            )
             settings = settings.with_(
-                statement_timeout=_positive_float(
-                    "SQLAGENT_STATEMENT_TIMEOUT", env["SQLAGENT_STATEMENT_TIMEOUT"]
-                )
+                statement_timeout=min(seconds, settings.statement_timeout) if capped else seconds
             )
         return settings
 

@@ -299,3 +299,32 @@ def test_schema_for_a_question_shows_its_context_and_the_verified_sql(sample_db_
     other = run_cli("schema", "--db", str(sample_db_path), "--question", "Which cities?")
     assert other.returncode == 0 and "verified one" not in other.stdout
     assert "tokens, dialect duckdb" in other.stdout
+
+
+def test_a_policy_file_is_a_ceiling_for_the_row_limit(sample_db_path, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("max_rows: 5\n")
+    sql = "SELECT customer_id FROM customers"
+    by_flag = run_cli("sql", sql, "--db", str(sample_db_path), "--policy", str(policy),
+                      "--max-rows", "50", "--json")  # fmt: skip
+    by_env = run_cli("sql", sql, "--db", str(sample_db_path), "--json",
+                     env={"SQLAGENT_POLICY": str(policy), "SQLAGENT_MAX_ROWS": "50"})  # fmt: skip
+    lower = run_cli("sql", sql, "--db", str(sample_db_path), "--policy", str(policy),
+                    "--max-rows", "3", "--json")  # fmt: skip
+    for proc, rows in ((by_flag, 5), (by_env, 5), (lower, 3)):
+        payload = json.loads(proc.stdout)
+        assert payload["row_count"] == rows and payload["truncated"], proc.stderr
+
+
+def test_sql_json_error_keeps_the_sql_in_its_field(tmp_path):
+    missing = tmp_path / "nope.duckdb"
+    payload = json.loads(run_cli("sql", "SELECT 1", "--db", str(missing), "--json").stdout)
+    assert payload["question"] == "" and payload["sql"] == "SELECT 1"
+
+
+def test_ui_reports_a_missing_database_before_starting(tmp_path):
+    missing = tmp_path / "nope.duckdb"
+    proc = run_cli("ui", "--db", str(missing), "--headless")
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and no_traceback(proc)
+    assert not missing.exists()

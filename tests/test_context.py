@@ -276,7 +276,7 @@ def test_notes_carry_values_definitions_and_examples(
     assert all("\n" not in line[3:] for line in examples.splitlines()[1:-1])
     assert ctx.tokens == estimate_tokens(ctx.text) + sum(estimate_tokens(n) for n in ctx.notes)
     # Knowledge descriptions are shown as schema comments.
-    assert "Amount in USD" in ctx.text
+    assert "a refund is the same row with status" in ctx.text
 
 
 def test_value_notes_only_for_tables_shown(sample_db: object) -> None:

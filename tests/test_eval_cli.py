@@ -65,6 +65,28 @@ def test_eval_with_the_oracle(golden: Path, tmp_path: Path) -> None:
     assert code == 1 and "below --min-accuracy" in err and "items," not in err
 
 
+def test_the_sample_questions_evaluate_on_the_sample_database_by_default(
+    sample_db_path: Path, tmp_path: Path
+) -> None:
+    questions = Path(__file__).resolve().parents[1] / "sample_data" / "questions.yaml"
+    code, out, err = run("eval", str(questions), "--oracle", "--quiet", "--out", str(tmp_path))
+    assert code == 0, err
+    assert "execution accuracy                  100.0% (19/19 scored)" in out
+    assert err == ""  # --quiet means quiet
+
+
+def test_expected_rows_may_come_with_their_columns(golden: Path, tmp_path: Path) -> None:
+    items = [{"question": "Orders?", "expected": {"columns": ["n"], "rows": [[3]]}}]
+    golden.write_text(yaml.safe_dump(items))
+    db = str(golden.parent / "shop.sqlite")
+    fake = tmp_path / "answers.jsonl"
+    code, out, err = run("eval", str(golden), "--db", db, "--oracle", "--out", str(fake))
+    # The oracle has no gold SQL to answer with, so the item is asked and scored as wrong,
+    # but the file is read.
+    assert code == 0, err
+    assert "(0/1 scored)" in out
+
+
 def test_eval_compare(golden: Path, tmp_path: Path) -> None:
     db = str(golden.parent / "shop.sqlite")
     for name, extra in (("a", []), ("b", ["--no-narrate"])):

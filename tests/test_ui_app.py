@@ -321,7 +321,7 @@ def test_schema_tab_lists_tables_columns_and_descriptions(knowledge: Path) -> No
     overview = at.dataframe[0].value
     assert set(overview["table"]) == {"customers", "cards", "merchants", "transactions"}
     merchants = overview.set_index("table").loc["merchants"]
-    assert merchants["description"].startswith("Merchant locations")
+    assert merchants["description"].startswith("To count merchants")
     assert merchants["rows"] > 0
     columns = {tuple(df.value["column"]) for df in at.dataframe[1:]}
     assert ("merchant_id", "merchant_name", "category", "city", "state") in columns

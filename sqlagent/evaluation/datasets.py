@@ -8,8 +8,9 @@ BIRD: ``dev.json`` (``db_id``, ``question``, ``evidence``, ``SQL``) beside
 
 Golden sets (``.yaml``/``.yml``/``.jsonl``/``.json``): a list of items, or a mapping with
 ``items`` and optional ``db`` and ``rules``. An item has ``question`` and either ``sql`` (gold
-SQL) or ``expected`` (rows, a list of lists; ``ordered: true`` when row order matters), an
-optional ``id`` and ``db``; or ``turns``, a list of such questions asked in one conversation::
+SQL) or ``expected`` (rows, a list of lists, or ``{columns, rows}``; ``ordered: true`` when
+row order matters), an optional ``id`` and ``db``; or ``turns``, a list of such questions
+asked in one conversation::
 
     - question: How many merchants are in Phoenix?
       sql: SELECT count(DISTINCT merchant_id) FROM transactions WHERE city = 'Phoenix'
@@ -22,7 +23,7 @@ optional ``id`` and ``db``; or ``turns``, a list of such questions asked in one 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -103,9 +104,16 @@ def detect_format(path: Path) -> Format:
     return "golden"
 
 
-def load_dataset(path: str | Path, *, db: str | None = None, limit: int | None = None) -> Dataset:
+def load_dataset(
+    path: str | Path,
+    *,
+    db: str | None = None,
+    limit: int | None = None,
+    default_db: Callable[[], str] | None = None,
+) -> Dataset:
     """Read an evaluation set; ``db`` is the database of a golden set (items may name their
-    own). ``limit`` keeps the first items only."""
+    own), ``default_db`` gives one when neither names any. ``limit`` keeps the first items
+    only."""
     p = Path(path)
     fmt = detect_format(p)
     if fmt == "spider":
@@ -113,7 +121,7 @@ def load_dataset(path: str | Path, *, db: str | None = None, limit: int | None =
     elif fmt == "bird":
         ds = _load_bird(p if p.is_dir() else p.parent, p if p.is_file() else None)
     else:
-        ds = _load_golden(p, db)
+        ds = _load_golden(p, db, default_db)
     if limit is not None:
         ds = Dataset(ds.name, ds.format, ds.path, ds.items[: max(0, limit)], ds.rules)
     return ds
@@ -211,6 +219,10 @@ def _turn(data: Any, where: str) -> Turn:
     if sql is None and expected is None:
         raise UsageError(f"{where}: give the gold 'sql' or the 'expected' rows")
     rows: tuple[tuple[Any, ...], ...] | None = None
+    if isinstance(expected, Mapping):  # {columns: [...], rows: [...]}, as in questions.yaml
+        expected = expected.get("rows")
+        if expected is None:
+            raise UsageError(f"{where}: 'expected' as a mapping needs its 'rows'")
     if expected is not None:
         if not isinstance(expected, Sequence) or isinstance(expected, str):
             raise UsageError(f"{where}: 'expected' must be a list of rows")
@@ -233,7 +245,7 @@ def _resolve_db(value: str, base: Path) -> str:
     return str((base / value).resolve())
 
 
-def _load_golden(path: Path, db: str | None) -> Dataset:
+def _load_golden(path: Path, db: str | None, default_db: Callable[[], str] | None) -> Dataset:
     data = _read_golden(path)
     rules: Rules = "spider"
     if isinstance(data, Mapping):
@@ -253,6 +265,8 @@ def _load_golden(path: Path, db: str | None) -> Dataset:
         if not isinstance(entry, Mapping):
             raise UsageError(f"{where}: an item must be a mapping")
         item_db = _resolve_db(str(entry["db"]), path.parent) if entry.get("db") else db
+        if not item_db and default_db is not None:
+            item_db = db = default_db()
         if not item_db:
             raise UsageError(
                 f"{where}: no database", hint="Pass --db, or give 'db' in the file or the item."
