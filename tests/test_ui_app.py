@@ -189,6 +189,11 @@ def test_without_a_model_the_banner_explains_and_verified_questions_still_work(
     [metric] = at.metric
     assert int(metric.value.replace(",", "")) == answer.rows[0][0] > 0
 
+    # The example buttons offer only what can be answered without a model.
+    offered = {b.label for b in at.button}
+    assert "How many customers hold three or more cards?" in offered
+    assert "How many customers are there?" not in offered  # a sample question, not verified
+
     ask(at, "Which merchant sells the most coffee?")  # not verified: needs a model
     assert "No language model is configured" in at.error[0].value
     assert "OPENAI_BASE_URL" in texts(at)
@@ -239,6 +244,20 @@ def test_sql_editor_runs_hand_written_sql(knowledge: Path) -> None:
     answer = turns(at)[-1].answer
     assert answer.ok and answer.rows == ((5000,),)
     assert [m.value for m in at.metric] == ["5,000"]
+    assert turns(at)[-1].label == "SQL: SELECT COUNT(*) AS customers FROM customers"
+    # The run switched to the Ask tab; back in the editor, the query is still there.
+    at.session_state["view"] = ":material/edit_note: SQL editor"
+    at.run()
+    assert at.text_area(key="sql_editor").value == "SELECT COUNT(*) AS customers FROM customers"
+
+
+def test_a_clarification_is_not_shown_as_a_failure(knowledge: Path) -> None:
+    llm = ScriptedLLM(["CLARIFY: Which amount do you mean?\n- the purchase amount\n- the limit"])
+    at = ask(start(llm), "What is the average amount?")
+    answer = turns(at)[-1].answer
+    assert answer.kind == "clarification"
+    assert not at.error  # no red box: the answer asks a question back
+    assert "Which amount do you mean?" in texts(at)
 
 
 # --------------------------------------------------------------------------- sessions

@@ -27,6 +27,7 @@ from sqlagent.pipeline import dialect_name  # noqa: E402
 from sqlagent.types import SchemaInfo  # noqa: E402
 from ui import sidebar, state  # noqa: E402
 from ui.answer_view import View, render_error, render_turn, show_flashes  # noqa: E402
+from ui.format import sql_label  # noqa: E402
 from ui.resources import (  # noqa: E402
     build_agent,
     build_settings,
@@ -59,8 +60,9 @@ def _sample_questions() -> list[str]:
 
 
 def _example_questions(view: View) -> list[str]:
-    """Questions to offer: the sample's examples, else the knowledge file's verified ones."""
-    if view.sample:
+    """Questions to offer: the sample's examples, else the knowledge file's verified ones.
+    Without a model only the verified ones, the questions that can be answered."""
+    if view.sample and view.llm_ready:
         try:
             return _sample_questions()
         except Exception:  # the examples are optional decoration
@@ -141,14 +143,27 @@ def render_sql_tab() -> None:
         "Your SQL runs through the same read-only guard as the model's: one SELECT, "
         "bounded rows, a statement timeout. The result appears in the Ask tab."
     )
+    # Streamlit forgets a widget's value while its tab is not drawn: keep the text apart.
+    if "sql_editor" not in st.session_state:
+        st.session_state["sql_editor"] = st.session_state.get("sql_editor_text", "")
+
+    def keep() -> None:
+        st.session_state["sql_editor_text"] = st.session_state.get("sql_editor", "")
+
     st.text_area(
-        "SQL", key="sql_editor", height=220, placeholder="SELECT ...", label_visibility="collapsed"
+        "SQL",
+        key="sql_editor",
+        height=220,
+        placeholder="SELECT ...",
+        label_visibility="collapsed",
+        on_change=keep,
     )
 
     def run() -> None:
+        keep()
         sql = (st.session_state.get("sql_editor") or "").strip()
         if sql:
-            state.request("sql", "", "Your SQL", sql=sql)
+            state.request("sql", "", sql_label(sql), sql=sql)
 
     st.button("Run", type="primary", icon=":material/play_arrow:", on_click=run)
 

@@ -162,6 +162,16 @@ def pretty_sql(sql: str, dialect: str) -> str:
     return statements[0] if len(statements) == 1 else sql
 
 
+def sql_label(sql: str, limit: int = 60) -> str:
+    """A one-line label for a hand-written query in the chat and the history.
+
+    >>> sql_label("SELECT card_tier,\n  COUNT(*) FROM cards GROUP BY 1")
+    'SQL: SELECT card_tier, COUNT(*) FROM cards GROUP BY 1'
+    """
+    text = " ".join(sql.split())
+    return "SQL: " + (text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def format_seconds(seconds: float) -> str:
     """``0.42 s`` / ``12 ms``."""
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"

@@ -91,7 +91,10 @@ def run_with_progress(
             status.write(f"{icon} {item.message}")
     elapsed = format_seconds(time.perf_counter() - start)
     answer = outcome.answer
-    if outcome.error is not None or answer is None or not answer.ok:
+    if answer is not None and outcome.error is None and answer.kind == "clarification":
+        # A question back is not a failure: the answer below asks it.
+        status.update(label=f"Needs a detail ({elapsed})", state="complete", expanded=False)
+    elif outcome.error is not None or answer is None or not answer.ok:
         status.update(label=f"Stopped after {elapsed}", state="error", expanded=False)
     else:
         status.update(label=f"Answered in {elapsed}", state="complete", expanded=False)

@@ -93,7 +93,11 @@ def render_history() -> None:
         )
         for i, turn in reversed(list(enumerate(turns))):
             answer = turn.answer
-            icon = ":material/check_circle:" if answer.ok else ":material/error:"
+            icon = {
+                "answer": ":material/check_circle:",
+                "clarification": ":material/help:",
+                "refusal": ":material/block:",
+            }.get(answer.kind, ":material/error:")
             label = turn.label if len(turn.label) <= 70 else turn.label[:69] + "…"
             if answer.attempts and answer.attempts[-1].source == "user" and answer.sql:
                 args: tuple[object, ...] = ("sql", answer.question, turn.label, answer.sql)
