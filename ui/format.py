@@ -163,7 +163,7 @@ def pretty_sql(sql: str, dialect: str) -> str:
 
 
 def sql_label(sql: str, limit: int = 60) -> str:
-    """A one-line label for a hand-written query in the chat and the history.
+    r"""A one-line label for a hand-written query in the chat and the history.
 
     >>> sql_label("SELECT card_tier,\n  COUNT(*) FROM cards GROUP BY 1")
     'SQL: SELECT card_tier, COUNT(*) FROM cards GROUP BY 1'
