@@ -57,9 +57,12 @@ class Database(Protocol):
 class Watchdog:
     """Call ``cancel`` once if the ``with`` block is still running after ``seconds``.
 
-    >>> with Watchdog(5.0, connection.interrupt) as dog:
-    ...     run_query()
-    >>> dog.fired   # True when the query had to be cancelled
+    >>> import time
+    >>> cancelled = []
+    >>> with Watchdog(0.05, lambda: cancelled.append(True)) as dog:
+    ...     time.sleep(0.5)   # the statement, still running at the deadline
+    >>> dog.fired, cancelled
+    (True, [True])
 
     Deadlines are kept by one shared background thread (see ``_Deadlines``): entering a
     watchdog starts no thread, which matters on a busy machine, where starting one per
