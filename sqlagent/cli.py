@@ -356,13 +356,19 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     settings = _settings(args)
     with _agent(args, settings) as agent:
-        agent.llm  # noqa: B018 - fail fast, before the first prompt, when no model is configured
         conversation = Conversation()
         pending: Answer | None = None
         out.write(
             f"Connected to {agent.db.display_url}. Ask a question; follow-ups build on the "
             "previous answer. Commands: :sql to show the last SQL, :reset, :quit.\n"
         )
+        if not settings.llm_configured:
+            from .settings import LLM_HELP
+
+            err.write(
+                "No language model is configured: only the verified questions of the "
+                f"knowledge file can be answered. {LLM_HELP}\n"
+            )
         while True:
             out.write("\n> ")
             out.flush()
@@ -390,7 +396,7 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     text = f"{pending.question} (I mean: {options[index]})"
             try:
                 answer = agent.ask(text, conversation=conversation)
-            except UsageError as exc:
+            except (UsageError, ConfigError) as exc:
                 _print_error(exc, err)
                 continue
             _print_answer(answer, out)

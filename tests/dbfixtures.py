@@ -66,40 +66,40 @@ def _unique() -> str:
     return f"sqlagent_test_{uuid.uuid4().hex[:10]}"
 
 
-def scratch_postgres() -> Iterator[Scratch]:
-    """A fresh PostgreSQL database, dropped afterwards."""
+def _scratch(admin_url: str, server: str, create: str, drop: str) -> Iterator[Scratch]:
+    """A fresh database on ``server``, created and dropped with the given statements
+    (``{name}`` is replaced by its generated name)."""
     sa = pytest.importorskip("sqlalchemy")
-    admin = _admin_engine(POSTGRES_ADMIN, server="PostgreSQL")
+    admin = _admin_engine(admin_url, server=server)
     name = _unique()
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(POSTGRES_ADMIN).set(database=name)
+        conn.exec_driver_sql(create.format(name=name))
+    url = sa.make_url(admin_url).set(database=name)
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         yield Scratch(url=url.render_as_string(hide_password=False), name=name, engine=engine)
     finally:
         engine.dispose()
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(drop.format(name=name))
         admin.dispose()
+
+
+def scratch_postgres() -> Iterator[Scratch]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    return _scratch(
+        POSTGRES_ADMIN,
+        "PostgreSQL",
+        'CREATE DATABASE "{name}"',
+        'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+    )
 
 
 def scratch_mariadb() -> Iterator[Scratch]:
     """A fresh MariaDB database, dropped afterwards."""
-    sa = pytest.importorskip("sqlalchemy")
-    admin = _admin_engine(MARIADB_ADMIN, server="MariaDB")
-    name = _unique()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
-    url = sa.make_url(MARIADB_ADMIN).set(database=name)
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        yield Scratch(url=url.render_as_string(hide_password=False), name=name, engine=engine)
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.dispose()
+    return _scratch(
+        MARIADB_ADMIN, "MariaDB", "CREATE DATABASE `{name}`", "DROP DATABASE IF EXISTS `{name}`"
+    )
 
 
 # ---------------------------------------------------------------------- shared expectations

@@ -257,6 +257,25 @@ def test_chat_keeps_the_conversation_and_resolves_clarifications(sample_db_path)
     assert no_traceback(proc)
 
 
+def test_chat_without_a_model_answers_verified_questions_and_explains_the_rest(sample_db_path):
+    exe = Path(sys.executable).with_name("sqlagent")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SQLAGENT_"))}
+    env["SQLAGENT_HISTORY"] = "off"
+    proc = subprocess.run(
+        [str(exe), "chat", "--db", str(sample_db_path)],
+        input=f"{VERIFIED_Q}\nand in Tucson?\n:quit\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "SQL (verified):" in proc.stdout and "(9 rows)" in proc.stdout
+    assert "only the verified questions" in proc.stderr
+    assert proc.stderr.count("No language model is configured") == 2  # the note, the follow-up
+    assert no_traceback(proc)
+
+
 def test_every_ask_is_recorded_in_the_history(sample_db_path, tmp_path):
     script = [f"```sql\n{PHOENIX_SQL}\n```", "There are 9 unique merchants in Phoenix."]
     home = {"SQLAGENT_HOME": str(tmp_path), "SQLAGENT_HISTORY": "on"}
