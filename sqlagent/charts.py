@@ -281,6 +281,27 @@ def _temporal_text(value: Any) -> Any:
     return to_json_value(value)
 
 
+_MONTH_START = re.compile(r"\d{4}-\d{2}(-01([ T]00:00(:00)?)?)?")
+
+
+def _monthly(values: Sequence[Any]) -> bool:
+    """True when every value is the start of a month (``2025-03``, ``2025-03-01``, a date or
+    midnight timestamp on the 1st): axis labels should then name months, not days."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return False
+    for value in present:
+        if isinstance(value, _dt.datetime):
+            if value.day != 1 or value.time() != _dt.time(0):
+                return False
+        elif isinstance(value, _dt.date):
+            if value.day != 1:
+                return False
+        elif not (isinstance(value, str) and _MONTH_START.fullmatch(value.strip())):
+            return False
+    return True
+
+
 def vega_lite_spec(
     chart: ChartSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> dict[str, Any]:
@@ -340,9 +361,22 @@ def vega_lite_spec(
 
     encoding: dict[str, Any] = {"tooltip": tooltip()}
     y_axis = enc(chart.y)
+    x_key = by_name.get(chart.x) if chart.x is not None else None
+    monthly = (
+        x_key is not None
+        and role_of[x_key] == "temporal"
+        and _monthly([r[keys.index(x_key)] for r in rows])
+    )
     if chart.kind == "line":
         spec["mark"] = {"type": "line", "point": True}
         encoding["x"] = enc(chart.x)
+        if monthly:  # "Jan 2025", not the default's "2025" for January and day ticks
+            # A label expression, since Vega ignores format with formatType "utc" here and a
+            # local-time format would show December for January west of Greenwich.
+            encoding["x"]["axis"] = {
+                "labelExpr": "utcFormat(datum.value, '%b %Y')",
+                "tickCount": "month",
+            }
         encoding["y"] = y_axis
     elif chart.kind == "bar":
         spec["mark"] = {"type": "bar", "cornerRadiusEnd": 3}
@@ -354,7 +388,7 @@ def vega_lite_spec(
         else:
             x_enc = enc(chart.x, type="ordinal", axis={"labelAngle": -45})
             if x_enc.pop("scale", None) is not None:  # a temporal column, drawn as steps
-                x_enc["timeUnit"] = "utcyearmonthdate"
+                x_enc["timeUnit"] = "utcyearmonth" if monthly else "utcyearmonthdate"
             encoding["x"] = x_enc
             encoding["y"] = y_axis
     elif chart.kind == "scatter":

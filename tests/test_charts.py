@@ -238,6 +238,24 @@ def test_spec_encodes_the_chosen_columns_and_data() -> None:
     assert [t["field"] for t in spec["encoding"]["tooltip"]] == ["month", "spend"]
 
 
+@pytest.mark.parametrize(
+    ("months", "monthly"),
+    [
+        (["2025-01", "2025-02", "2025-03"], True),
+        ([dt.date(2025, 1, 1), dt.date(2025, 2, 1)], True),
+        ([dt.datetime(2025, 1, 1), dt.datetime(2025, 2, 1)], True),
+        ([dt.date(2025, 1, 1), dt.date(2025, 1, 2)], False),
+        (["2025-01-01", "2025-01-15"], False),
+    ],
+)
+def test_monthly_time_axes_are_labelled_by_month(months: list[Any], monthly: bool) -> None:
+    rows = [(m, float(i)) for i, m in enumerate(months)]
+    chart = choose_chart(["month", "spend"], rows)
+    assert chart is not None and chart.kind == "line"
+    axis = vega_lite_spec(chart, ["month", "spend"], rows)["encoding"]["x"].get("axis", {})
+    assert ("'%b %Y'" in axis.get("labelExpr", "")) is monthly
+
+
 def test_bar_of_categories_is_horizontal_in_query_order() -> None:
     chart = choose_chart(["category", "merchants"], CATEGORIES)
     assert chart is not None
