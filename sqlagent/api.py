@@ -34,8 +34,17 @@ __all__ = ["LLM_HELP", "Agent"]
 
 _T = TypeVar("_T")
 
-# Value indexes and profiles per open database: (name, policy) -> (schema, value).
-_DERIVED: weakref.WeakKeyDictionary[Any, dict[tuple[str, Any], tuple[SchemaInfo, Any]]] = (
+class _Derived:
+    """One value index or set of profiles, with the schema it was built from."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.schema: SchemaInfo | None = None
+        self.value: Any = None
+
+
+# Value indexes and profiles per open database: (name, policy) -> _Derived.
+_DERIVED: weakref.WeakKeyDictionary[Any, dict[tuple[str, Any], _Derived]] = (
     weakref.WeakKeyDictionary()
 )
 _DERIVED_LOCK = threading.Lock()
@@ -153,15 +162,16 @@ class Agent:
         """
         full = self.db.schema()  # the same object until the schema changes
         key = (name, self.settings.policy)
-        with _DERIVED_LOCK:
+        with _DERIVED_LOCK:  # held only to find the entry, never while building
             per_db = _DERIVED.setdefault(self.db, {})
-            cached = per_db.get(key)
-            if cached is None or cached[0] is not full:
+            entry = per_db.setdefault(key, _Derived())
+        with entry.lock:  # one build per database, kind and policy; others go on
+            if entry.value is None or entry.schema is not full:
                 from .guard import visible_schema
 
-                cached = (full, build(visible_schema(full, self.settings.policy)))
-                per_db[key] = cached
-            return cast("_T", cached[1])
+                entry.value = build(visible_schema(full, self.settings.policy))
+                entry.schema = full
+            return cast("_T", entry.value)
 
     def values(self) -> ValueIndex | None:
         """The index of text values of the tables the model may see (built on first use,

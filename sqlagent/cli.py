@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +27,17 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds greater than zero (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above zero, not {text!r}")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     p.add_argument(
         "--db",
@@ -34,7 +46,7 @@ def _add_common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
         "(default: the bundled sample database)",
     )
     p.add_argument("--max-rows", type=int, metavar="N", help="rows returned at most")
-    p.add_argument("--timeout", type=float, metavar="S", help="statement timeout in seconds")
+    p.add_argument("--timeout", type=seconds, metavar="S", help="statement timeout in seconds")
     p.add_argument("--policy", metavar="FILE", help="policy file (YAML) for the SQL guard")
     if json_flag:
         p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -64,14 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help="the question, in any language")
     _add_common(p)
     p.add_argument("--model", help="model name (default: $SQLAGENT_MODEL)")
-    p.add_argument("--llm-timeout", type=float, metavar="S", help="seconds per LLM call")
+    p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
     p.add_argument("--no-narrate", action="store_true", help="skip the narration call")
     _add_voting(p)
 
     p = sub.add_parser("chat", help="an interactive conversation with follow-up questions")
     _add_common(p, json_flag=False)
     p.add_argument("--model", help="model name (default: $SQLAGENT_MODEL)")
-    p.add_argument("--llm-timeout", type=float, metavar="S", help="seconds per LLM call")
+    p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
     _add_voting(p)
 
     p = sub.add_parser("sql", help="run your own SQL through the same read-only guard")
@@ -100,26 +112,18 @@ def _version() -> str:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from .settings import Policy, Settings
+    from .settings import Settings
 
-    settings = Settings.from_env()
-    if getattr(args, "policy", None):
-        settings = settings.with_(policy=Policy.from_file(args.policy))
-    # A policy file is a ceiling: the command line may ask for less, never for more.
-    capped = bool(getattr(args, "policy", None) or os.environ.get("SQLAGENT_POLICY"))
+    settings = Settings.from_env(policy_file=getattr(args, "policy", None))
+    if getattr(args, "max_rows", None) is not None and args.max_rows < 1:
+        raise UsageError("--max-rows must be at least 1")
+    # A limit the policy file sets is a ceiling: the command line may ask for less only.
+    policy = settings.policy.limited(
+        max_rows=getattr(args, "max_rows", None),
+        statement_timeout=getattr(args, "timeout", None),
+    )
+    settings = settings.with_(policy=policy)
     changes: dict[str, Any] = {}
-    if getattr(args, "max_rows", None) is not None:
-        if args.max_rows < 1:
-            raise UsageError("--max-rows must be at least 1")
-        changes["max_rows"] = (
-            min(args.max_rows, settings.policy.max_rows) if capped else args.max_rows
-        )
-    if getattr(args, "timeout", None) is not None:
-        if args.timeout <= 0:
-            raise UsageError("--timeout must be greater than zero")
-        changes["statement_timeout"] = (
-            min(args.timeout, settings.policy.statement_timeout) if capped else args.timeout
-        )
     if getattr(args, "model", None):
         changes["model"] = args.model
     if getattr(args, "llm_timeout", None) is not None:

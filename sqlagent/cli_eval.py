@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .cli import seconds
 from .errors import ConfigError, ConnectionFailed, SqlAgentError, UsageError
 
 if TYPE_CHECKING:
@@ -57,14 +58,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         "--oracle", action="store_true", help="offline: a fake model answering with the gold SQL"
     )
     p.add_argument("--model", help="model name (default: $SQLAGENT_MODEL)")
-    p.add_argument("--llm-timeout", type=float, metavar="S", help="seconds per LLM call")
+    p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
     p.add_argument("--rules", choices=("spider", "bird"), help="comparison rules")
     p.add_argument(
         "--keep-distinct", action="store_true", help="Spider rules: do not remove DISTINCT"
     )
     p.add_argument("--no-narrate", action="store_true", help="skip the narration call")
     p.add_argument("--max-rows", type=int, metavar="N", help="rows returned at most")
-    p.add_argument("--timeout", type=float, metavar="S", help="statement timeout in seconds")
+    p.add_argument("--timeout", type=seconds, metavar="S", help="statement timeout in seconds")
     p.add_argument("--cache-dir", metavar="DIR", help="where DuckDB copies are kept")
     p.add_argument(
         "--min-accuracy", type=float, metavar="X", help="exit 1 when accuracy is below X (0-1)"

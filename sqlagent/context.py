@@ -97,9 +97,13 @@ _DIALECT_RESERVED_WORDS = {
     # Keywords SQLite refuses as bare names although sqlglot reads them as columns.
     "sqlite": """abort analyze attach autoincrement delete detach drop escape exists explain
     glob index indexed insert isnull match notnull pragma raise regexp reindex release
-    rollback savepoint set transaction update vacuum values virtual""",
-    # Functions PostgreSQL calls without parentheses: a bare name is the function.
-    "postgres": "current_catalog current_role current_schema system_user",
+    rollback savepoint set transaction update vacuum values virtual add commit nothing""",
+    # Functions PostgreSQL calls without parentheses (a bare name is the function), and its
+    # reserved type and function names.
+    "postgres": """current_catalog current_role current_schema system_user authorization
+    binary collation concurrently freeze ilike isnull notnull overlaps similar tablesample
+    verbose""",
+    "mysql": "current_role portion sql_cache stats_persistent",
 }
 _DIALECT_RESERVED = {d: frozenset(words.split()) for d, words in _DIALECT_RESERVED_WORDS.items()}
 

@@ -245,6 +245,13 @@ def _check_reserved_names(tree: exp.Expr) -> None:
             raise UnsafeSQL(
                 f"The name '{ident.name}' is reserved by sqlagent: use another name",
             )
+    for assign in tree.find_all(exp.PropertyEQ):
+        if isinstance(assign.this, (exp.Parameter, exp.SessionParameter)):
+            # MySQL's SELECT @a := 1 sets a variable that outlives the query on the connection.
+            raise UnsafeSQL(
+                f"Assigning a variable ({assign.sql(dialect='mysql')}) is not allowed: "
+                "it changes the session's state"
+            )
 
 
 def _check_statement(tree: exp.Expr, sql: str, dialect: str) -> None:
@@ -400,21 +407,25 @@ def _spell_as_defined(tree: exp.Expr, schema: SchemaInfo) -> None:
             table.set("this", _lower(table.this))
             continue
         db = table.text("db").lower()
+        default = (schema.default_schema or "").lower()
         found = [
             t
             for t in by_name.get(table.name.lower(), [])
-            if (t.schema or "").lower() == db
+            if (t.schema or default).lower() == db
             or (not db and (t.schema is None or t.schema == schema.default_schema))
         ]
         if len(found) != 1:
-            continue
+            # The analysis resolved every table; one it cannot place again would keep its
+            # spelling while its qualifiers change case: refuse rather than guess.
+            raise SQLParseError(f"The table {table.sql(dialect='mysql')} could not be resolved")
         info = found[0]
         if not table.args.get("alias") and info.name != info.name.lower():
             # Qualifiers are lower-cased below: they then name this alias, not the table.
             table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name.lower())))
         table.set("this", exp.to_identifier(info.name, quoted=table.this.quoted))
-        if db and info.schema:
-            table.set("db", exp.to_identifier(info.schema, quoted=table.args["db"].quoted))
+        stored_db = info.schema or schema.default_schema
+        if db and stored_db:
+            table.set("db", exp.to_identifier(stored_db, quoted=table.args["db"].quoted))
     for alias in tree.find_all(exp.TableAlias):
         if isinstance(alias.this, exp.Identifier):
             alias.set("this", _lower(alias.this))
@@ -538,15 +549,31 @@ def _has_expanded_star(tree: exp.Expr) -> bool:
 
 
 def _cte_names(table: exp.Table) -> bool:
-    """True when ``table`` names a CTE visible where it is used."""
+    """True when ``table`` names a CTE visible where it is used.
+
+    The main query of a WITH sees all of its CTEs; the body of a CTE sees only the CTEs
+    listed before it (and itself under WITH RECURSIVE). Anywhere else the name is the real
+    table, as the database reads it: ``WITH customers AS (SELECT * FROM customers)`` reads
+    the table ``customers`` inside, and that read is checked like any other.
+    """
     if table.args.get("db") or table.args.get("catalog"):
         return False
     name = table.name
+    path: list[exp.Expr] = [table]
     node: exp.Expr | None = table.parent
     while node is not None:
         with_ = node.args.get("with_") if isinstance(node, exp.Expr) else None
-        if with_ is not None and any(cte.alias == name for cte in with_.expressions):
-            return True
+        if isinstance(with_, exp.With):
+            ctes = list(with_.expressions)
+            visible = ctes
+            if len(path) >= 2 and path[-1] is with_:
+                # Reached through the WITH clause: from inside the body of path[-2].
+                through = path[-2]
+                index = next((i for i, cte in enumerate(ctes) if cte is through), len(ctes))
+                visible = ctes[: index + 1] if with_.args.get("recursive") else ctes[:index]
+            if any(cte.alias == name for cte in visible):
+                return True
+        path.append(node)
         node = node.parent
     return False
 

@@ -314,6 +314,7 @@ DIALECT_DENIED_FUNCTIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "wait_until_sql_thread_after_gtids": SLEEP,
                 "sys_exec": STATE,
                 "sys_eval": STATE,
+                "last_insert_id": STATE,  # with an argument it sets the session's value
             }
         ),
         "snowflake": MappingProxyType(

@@ -6,6 +6,7 @@ receives a ``Settings`` value and never looks anything up itself.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -40,11 +41,46 @@ class Policy:
     """Functions to let through although they are on the built-in deny list (e.g. read_csv)."""
     max_rows: int = 1000
     statement_timeout: float = 30.0
+    ceilings: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """The limits (``max_rows``, ``statement_timeout``) a policy file set: other settings
+    may lower them but not raise them."""
+
+    def __post_init__(self) -> None:
+        # Lists are accepted for convenience, and kept as tuples: a policy is a hashable value.
+        for name in ("allowed_tables", "denied_tables", "denied_columns", "allowed_functions"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, (value,))
+            elif not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+    def limited(
+        self, *, max_rows: int | None = None, statement_timeout: float | None = None
+    ) -> Policy:
+        """This policy with other limits asked for; a limit the policy file set is a ceiling.
+
+        >>> Policy.from_mapping({"max_rows": 500}).limited(max_rows=2000).max_rows
+        500
+        >>> Policy().limited(max_rows=2000).max_rows
+        2000
+        """
+        changes: dict[str, Any] = {}
+        if max_rows is not None:
+            changes["max_rows"] = (
+                min(max_rows, self.max_rows) if "max_rows" in self.ceilings else max_rows
+            )
+        if statement_timeout is not None:
+            changes["statement_timeout"] = (
+                min(statement_timeout, self.statement_timeout)
+                if "statement_timeout" in self.ceilings
+                else statement_timeout
+            )
+        return replace(self, **changes) if changes else self
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Policy:
         """Build a policy from a mapping (as loaded from YAML/JSON); unknown keys are errors."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"ceilings"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(
@@ -65,7 +101,8 @@ class Policy:
                 ):
                     raise ConfigError(f"Policy setting {key!r} must be a list of strings")
                 kwargs[key] = tuple(value)
-        return cls(**kwargs)
+        ceilings = tuple(k for k in ("max_rows", "statement_timeout") if k in kwargs)
+        return cls(**kwargs, ceilings=ceilings)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Policy:
@@ -77,6 +114,8 @@ class Policy:
             data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise ConfigError(f"Policy file not found: {p}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Policy file {p} cannot be read: {exc}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"Policy file {p} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
@@ -151,7 +190,9 @@ class Settings:
         return replace(self, policy=policy, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, policy_file: str | None = None
+    ) -> Settings:
         """Read settings from environment variables (only the shells call this).
 
         ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``SQLAGENT_MODEL``, ``SQLAGENT_LLM_TIMEOUT``,
@@ -159,6 +200,8 @@ class Settings:
         ``SQLAGENT_POLICY`` (a policy file), ``SQLAGENT_KNOWLEDGE`` (a knowledge file),
         ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it),
         ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``, ``SQLAGENT_PROFILES=off``.
+        ``policy_file`` (the command line's ``--policy``) replaces ``SQLAGENT_POLICY``; the
+        limits a policy file sets are ceilings for the other variables.
         """
         env = os.environ if environ is None else environ
         settings = cls(
@@ -180,24 +223,20 @@ class Settings:
             changes["max_repairs"] = _non_negative_int(
                 "SQLAGENT_MAX_REPAIRS", env["SQLAGENT_MAX_REPAIRS"]
             )
-        if env.get("SQLAGENT_POLICY"):
-            changes["policy"] = Policy.from_file(env["SQLAGENT_POLICY"])
-        settings = replace(settings, **changes)
-        # With a policy file, its limits are a ceiling the other variables cannot raise.
-        capped = bool(env.get("SQLAGENT_POLICY"))
-        if "SQLAGENT_MAX_ROWS" in env:
-            rows = _positive_int("SQLAGENT_MAX_ROWS", env["SQLAGENT_MAX_ROWS"])
-            settings = settings.with_(
-                max_rows=min(rows, settings.max_rows) if capped else rows
-            )
-        if "SQLAGENT_STATEMENT_TIMEOUT" in env:
-            seconds = _positive_float(
-                "SQLAGENT_STATEMENT_TIMEOUT", env["SQLAGENT_STATEMENT_TIMEOUT"]
-            )
-            settings = settings.with_(
-                statement_timeout=min(seconds, settings.statement_timeout) if capped else seconds
-            )
-        return settings
+        policy_file = policy_file or env.get("SQLAGENT_POLICY")
+        policy = Policy.from_file(policy_file) if policy_file else Policy()
+        rows = (
+            _positive_int("SQLAGENT_MAX_ROWS", env["SQLAGENT_MAX_ROWS"])
+            if "SQLAGENT_MAX_ROWS" in env
+            else None
+        )
+        seconds = (
+            _positive_float("SQLAGENT_STATEMENT_TIMEOUT", env["SQLAGENT_STATEMENT_TIMEOUT"])
+            if "SQLAGENT_STATEMENT_TIMEOUT" in env
+            else None
+        )
+        changes["policy"] = policy.limited(max_rows=rows, statement_timeout=seconds)
+        return replace(settings, **changes)
 
 
 def _switch(env: Mapping[str, str], name: str) -> bool:
@@ -210,8 +249,8 @@ def _positive_float(name: str, value: Any) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
-    if not number > 0:
-        raise ConfigError(f"{name} must be greater than zero, not {value!r}")
+    if not (math.isfinite(number) and number > 0):
+        raise ConfigError(f"{name} must be a finite number above zero, not {value!r}")
     return number
 
 

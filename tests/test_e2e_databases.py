@@ -310,6 +310,15 @@ def test_alias_case_cannot_reach_a_denied_column_on_mariadb(
     assert not any("@" in str(value) for row in answer.rows for value in row)
 
 
+@pytest.mark.mariadb
+def test_database_qualified_names_run_on_mariadb(cards_mariadb: Server, settings: Settings) -> None:
+    database = cards_mariadb.db.schema().default_schema
+    sql = f"SELECT Merchants.city FROM {database}.Merchants WHERE Merchants.city = 'Phoenix'"
+    answer = run_sql(sql, db=cards_mariadb.db, settings=settings)
+    assert answer.ok, answer.error
+    assert answer.rows and {r[0] for r in answer.rows} == {"Phoenix"}
+
+
 DESTRUCTIVE = [
     "DELETE FROM transactions",
     "DROP TABLE merchants",

@@ -577,3 +577,37 @@ def test_the_guards_own_names_cannot_be_used(dialect: str, sql: str) -> None:
         sql = sql.replace('"', "`")
     with pytest.raises(errors.UnsafeSQL, match="reserved"):
         check(sql, schema=cards_schema(dialect), policy=Policy(denied_columns=("*.email",)))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    ("sql", "policy"),
+    [
+        # Inside its own body a (non-recursive) CTE's name is the real table.
+        ("WITH customers AS (SELECT * FROM customers) SELECT * FROM customers",
+         {"denied_tables": ["customers"]}),
+        # A CTE body cannot see the CTEs listed after it.
+        ("WITH b AS (SELECT email FROM customers), customers AS (SELECT 1 AS email) "
+         "SELECT * FROM b", {"denied_columns": ["customers.email"]}),
+    ],
+)  # fmt: skip
+def test_a_cte_cannot_hide_the_table_it_is_named_after(
+    dialect: str, sql: str, policy: dict[str, list[str]]
+) -> None:
+    with pytest.raises(errors.PolicyViolation):
+        check(sql, schema=cards_schema(dialect), policy=Policy.from_mapping(policy))
+
+
+def test_ctes_still_see_earlier_ctes_and_themselves_when_recursive() -> None:
+    schema = cards_schema("postgres")
+    denied = Policy(denied_columns=("customers.email",))
+    check("WITH b AS (SELECT name FROM customers), c AS (SELECT * FROM b) SELECT * FROM c",
+          schema=schema, policy=denied)  # fmt: skip
+    check("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+          "SELECT n FROM r", schema=schema, policy=denied)  # fmt: skip
+
+
+@pytest.mark.parametrize("sql", ["SELECT @a := 1", "SELECT LAST_INSERT_ID(5)"])
+def test_mysql_session_state_cannot_be_set(sql: str) -> None:
+    with pytest.raises(errors.UnsafeSQL, match="state"):
+        check(sql, schema=cards_schema("mysql"), policy=Policy())
