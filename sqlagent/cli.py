@@ -220,20 +220,10 @@ def _emit_json(payload: dict[str, Any], out: TextIO) -> None:
 
 
 def _error_payload(question: str, exc: SqlAgentError, sql: str | None = None) -> dict[str, Any]:
-    return {
-        "question": question,
-        "sql": exc.sql or sql,
-        "columns": [],
-        "rows": [],
-        "row_count": 0,
-        "truncated": False,
-        "narrative": "",
-        "attempts": [],
-        "error": exc.info().to_dict(),
-        "verified": False,
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
-        "timings": {},
-    }
+    """The JSON of a failure before any answer: the same shape as an answer's."""
+    from .types import Answer
+
+    return Answer(question=question, sql=exc.sql or sql, error=exc.info()).to_dict()
 
 
 # --------------------------------------------------------------------------- commands
@@ -311,13 +301,14 @@ def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
     from .db.targets import parse_target
-    from .settings import Policy
 
     # Mistakes are reported here, with exit code 2, not later on the page.
+    _settings(args)  # the policy file, --max-rows, --timeout
     if args.db:
+        from .db import connect
+
         parse_target(args.db)
-    if args.policy:
-        Policy.from_file(args.policy)
+        connect(args.db).close()  # a wrong URL, driver, password or host
 
     app = Path(__file__).resolve().parents[1] / "ui" / "app.py"
     if not app.exists():

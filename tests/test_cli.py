@@ -347,3 +347,12 @@ def test_ui_reports_a_missing_database_before_starting(tmp_path):
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and no_traceback(proc)
     assert not missing.exists()
+    for args in (("--db", "nosuch://x"), ("--max-rows", "-5")):
+        proc = run_cli("ui", *args, "--headless")
+        assert proc.returncode == 2 and no_traceback(proc), args
+
+
+def test_json_of_an_early_failure_has_the_shape_of_an_answer(sample_db_path, tmp_path):
+    ok = json.loads(run_cli("sql", "SELECT 1 AS one", "--db", str(sample_db_path), "--json").stdout)
+    failed = run_cli("sql", "SELECT 1", "--db", str(tmp_path / "nope.duckdb"), "--json")
+    assert set(json.loads(failed.stdout)) == set(ok)
