@@ -384,7 +384,7 @@ DIALECT_TABLE_FUNCTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
             }
         ),
         "sqlite": frozenset({"json_each", "json_tree"}),
-        "mysql": frozenset({"json_table"}),
+        "mysql": frozenset({"json_table", "jsontable"}),  # sqlglot calls it JSONTable
     }
 )
 """Any other function used as a table (``FROM f(...)``) is refused: table functions are where

@@ -611,3 +611,10 @@ def test_ctes_still_see_earlier_ctes_and_themselves_when_recursive() -> None:
 def test_mysql_session_state_cannot_be_set(sql: str) -> None:
     with pytest.raises(errors.UnsafeSQL, match="state"):
         check(sql, schema=cards_schema("mysql"), policy=Policy())
+
+
+def test_mysql_json_table_is_a_row_source() -> None:
+    sql = (
+        "SELECT jt.x FROM JSON_TABLE('[1, 2]', '$[*]' COLUMNS (x INT PATH '$')) AS jt"
+    )
+    assert "JSON_TABLE" in check(sql, schema=cards_schema("mysql"), policy=Policy()).sql.upper()
