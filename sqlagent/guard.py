@@ -48,6 +48,7 @@ from .errors import (
     UnknownTable,
     UnsafeSQL,
 )
+from .guard_functions import function_refusal
 from .guard_rules import DialectRules, rules_for
 from .settings import Policy
 from .types import GuardedSQL, SchemaInfo, TableInfo
@@ -81,6 +82,7 @@ def check(
     name = (dialect or schema.dialect).lower()
     rules = rules_for(name)
     try:
+        _check_size(sql, policy)
         tree = _parse(sql, name, rules)
         _check_statement(tree, sql, name)
         _check_reserved_names(tree)
@@ -151,6 +153,32 @@ def visible_schema(schema: SchemaInfo, policy: Policy) -> SchemaInfo:
 
 
 # --------------------------------------------------------------------------- parsing
+
+_LITERAL = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+)
+
+
+def _check_size(sql: str, policy: Policy) -> None:
+    """Refuse input too big to parse within the time limit, before parsing it.
+
+    No timeout applies inside sqlglot's parser, which needs seconds for a 200,000-item IN
+    list; a regular expression counts the literals in a fraction of that.
+    """
+    if len(sql) > policy.max_sql_length:
+        raise UnsafeSQL(
+            f"The query is too long: {len(sql):,} characters, over the limit of "
+            f"{policy.max_sql_length:,}",
+            hint="Filter with a join or a subquery instead of listing values.",
+        )
+    literals = sum(1 for _ in _LITERAL.finditer(sql))
+    if literals > policy.max_literals:
+        raise UnsafeSQL(
+            f"The query holds too many values: {literals:,} literals, over the limit of "
+            f"{policy.max_literals:,}",
+            hint="Filter with a join or a subquery instead of listing values.",
+        )
+
 
 
 def _parse(sql: str, dialect: str, rules: DialectRules) -> exp.Expr:
@@ -293,6 +321,8 @@ def _check_nodes(tree: exp.Expr, rules: DialectRules, policy: Policy) -> None:
                 label = str(node.this).upper()
             where = "" if node is tree else " inside a query (in a CTE, subquery or expression)"
             raise UnsafeSQL(f"{label} is not allowed{where}: {_ONLY_READS}")
+        if isinstance(node, (exp.SessionParameter, exp.Parameter, exp.Placeholder)):
+            _check_variable(node, rules, policy)
         if isinstance(node, exp.Func):
             names = _function_names(node)
             if names & allowed:
@@ -304,17 +334,47 @@ def _check_nodes(tree: exp.Expr, rules: DialectRules, policy: Policy) -> None:
             if cls in denied_classes:
                 fname = min(names)
                 raise UnsafeSQL(_function_message(fname, denied_classes[cls]))
-            if (
-                _is_table_function(node)
-                and not names & rules.table_functions
-                and name not in guard_rules.ROW_GENERATOR_CLASSES
-            ):
+            if _is_table_function(node):
+                if names & rules.table_functions or name in guard_rules.ROW_GENERATOR_CLASSES:
+                    continue  # a row generator: its arguments are checked like any other
                 shown = _listing(sorted(rules.table_functions))
                 raise UnsafeSQL(
                     f"Table function {min(names)}() is not allowed in FROM: only tables of the "
                     f"database and row generators ({shown}) can be read",
                     hint="Add the function to policy.allowed_functions to permit it.",
                 )
+            refusal = function_refusal(
+                node, names, rules.dialect, allow_server_info=policy.allow_server_info
+            )
+            if refusal is not None:
+                raise UnsafeSQL(
+                    f"Function {_call_name(node)}() {refusal}",
+                    hint="If the function is safe on this database, add it to the policy's "
+                    "allowed_functions.",
+                )
+
+
+def _check_variable(node: exp.Expr, rules: DialectRules, policy: Policy) -> None:
+    """Refuse server and session variables (``@@datadir``, ``@v``) and query parameters."""
+    if isinstance(node, exp.SessionParameter):
+        if policy.allow_server_info:
+            return
+        raise UnsafeSQL(
+            f"System variables ({node.sql(dialect=rules.dialect)}) are not allowed: they "
+            "describe the server, which the policy does not allow"
+        )
+    if isinstance(node, exp.Parameter) and isinstance(node.parent, exp.Parameter):
+        return  # the name inside @x or $1; the outer node has been judged
+    raise UnsafeSQL(
+        f"Variables and parameters ({node.sql(dialect=rules.dialect)}) are not allowed: "
+        "write the values into the query"
+    )
+
+
+def _call_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name)
+    return node.sql_name()
 
 
 def _function_message(name: str, why: str) -> str:
@@ -783,42 +843,87 @@ def _check_star_leaks(work: exp.Expr, ana: _Analysis) -> None:
 
 
 def _check_denied_references(work: exp.Expr, ana: _Analysis) -> None:
-    """Refuse every column that the database would resolve to a denied column.
+    """Refuse every column that the database could resolve to a denied column.
 
-    Resolution follows SQL's rules against the full schema: a qualified name belongs to its
-    source; an unqualified one to the innermost scope that has a column of that name. (The
-    optimizer, which sees only the allowed columns, could otherwise bind a denied name in a
-    subquery to an allowed column of an outer query.)
+    Every column node of the statement is judged, whatever clause or expression holds it
+    (select list, WHERE, HAVING, QUALIFY, window, FILTER, ORDER BY inside an aggregate...):
+    the walk visits nodes, not a list of clauses, so a clause sqlglot learns to parse later
+    is covered too. Resolution follows SQL's rules against the full schema: a qualified name
+    belongs to its source; an unqualified one to the innermost scope that has a column of
+    that name, and a denied column of that name in the same scope refuses it even where an
+    output alias could also be meant (``HAVING ssn``: PostgreSQL reads the column). A name
+    the analysis cannot place with certainty is refused when it could be a denied column.
     """
     seen: set[int] = set()
     for scope in traverse_scope(work):
-        for column in scope.columns:
-            if id(column) in seen or isinstance(column.this, exp.Star):
+        for column in scope.find_all(exp.Column):
+            if id(column) in seen:
                 continue
             seen.add(id(column))
-            name, table = column.name, column.table
-            for current in _scope_chain(scope):
-                sources = current.selected_sources
-                if table:
-                    if table not in sources:
-                        continue
-                    src = sources[table][1]
-                    info = ana.infos.get(src.name) if isinstance(src, exp.Table) else None
-                    if info is not None and _denied_in(info, name, ana):
-                        raise PolicyViolation(_denied_message(info, name))
-                    break
-                found = False
-                for _, src in sources.values():
-                    if isinstance(src, exp.Table):
-                        info = ana.infos.get(src.name)
-                        if info is not None and _denied_in(info, name, ana):
-                            raise PolicyViolation(_denied_message(info, name))
-                        found = found or (info is not None and _has_visible(info, name, ana))
-                    else:
-                        outputs = _scope_outputs(src)
-                        found = found or (outputs is not None and name in outputs)
-                if found:
-                    break
+            if not isinstance(column.this, exp.Star):
+                _check_denied_column(column, scope, ana)
+    denied = _denied_names(ana)
+    for node in work.walk():
+        if isinstance(node, exp.Column) and id(node) in seen:
+            continue
+        if isinstance(node, (exp.Column, exp.Var)):
+            parts = [p.name for p in node.parts] if isinstance(node, exp.Column) else [node.name]
+        elif isinstance(node, exp.Identifier) and node.arg_key == "using":
+            parts = [node.name]
+        else:
+            continue
+        for part in parts:
+            key = ana.key(part) if isinstance(node, exp.Var) else part
+            if key in denied:
+                raise PolicyViolation(
+                    f"'{part}' names a column the policy denies ({denied[key]}), in a place "
+                    "the guard cannot resolve with certainty: name allowed columns only"
+                )
+
+
+def _check_denied_column(column: exp.Column, scope: Scope, ana: _Analysis) -> None:
+    name, table = column.name, column.table
+    for current in _scope_chain(scope):
+        sources = current.selected_sources
+        if table:
+            if table not in sources:
+                continue
+            src = sources[table][1]
+            info = ana.infos.get(src.name) if isinstance(src, exp.Table) else None
+            if info is not None and _denied_in(info, name, ana):
+                raise PolicyViolation(_denied_message(info, name))
+            return
+        found = False
+        for _, src in sources.values():
+            if isinstance(src, exp.Table):
+                info = ana.infos.get(src.name)
+                if info is not None and _denied_in(info, name, ana):
+                    raise PolicyViolation(_denied_message(info, name))
+                found = found or (info is not None and _has_visible(info, name, ana))
+            else:
+                outputs = _scope_outputs(src)
+                found = found or (outputs is not None and name in outputs)
+        if found:
+            return
+    # Not placed: the qualifier may name no source (a struct field, ``col.field``), or the
+    # name no column. Either part could be a denied column the database finds.
+    denied = _denied_names(ana)
+    for part in (p.name for p in column.parts):
+        if part in denied:
+            raise PolicyViolation(
+                f"'{part}' names a column the policy denies ({denied[part]}): name allowed "
+                "columns only"
+            )
+
+
+def _denied_names(ana: _Analysis) -> dict[str, str]:
+    """Normalised names of the denied columns of the tables read -> ``table.column``."""
+    found: dict[str, str] = {}
+    for info in ana.order:
+        for col in info.columns:
+            if ana.matcher.column_denied(info, col.name):
+                found.setdefault(ana.key(col.name), f"{info.qualified_name}.{col.name}")
+    return found
 
 
 def _plain_star(star: exp.Star) -> bool:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import prompts
 from .context import build_context
+from .db.base import bound_bytes, execute_within, timeout_message
 from .errors import (
     ClarificationNeeded,
     ConfigError,
@@ -28,12 +29,14 @@ from .errors import (
     GuardError,
     LLMError,
     NotAnswerable,
+    QueryTimeout,
     SqlAgentError,
     UsageError,
 )
 from .guard import check, visible_schema
 from .outcome import Refusal, SQLReply, parse_reply
-from .settings import LLM_HELP
+from .redact import scrub_values
+from .settings import LLM_HELP, Policy
 from .summarize import plain_narrative, result_summary
 from .types import (
     Answer,
@@ -460,18 +463,49 @@ def _check_and_run(
     sql: str, db: Database, schema: SchemaInfo, settings: Settings, rec: _Recorder
 ) -> tuple[GuardedSQL, QueryResult]:
     rec.emit("check", "Checking the query", sql=sql)
+    # One deadline for the whole request: the check's time comes out of the statement's.
+    started = time.monotonic()
+    policy = settings.policy
     with rec.step("check") as info:
-        guarded = check(sql, schema=schema, policy=settings.policy)
+        guarded = check(sql, schema=schema, policy=policy)
         info.update(sql=guarded.sql, executable=guarded.executable)
     rec.emit("execute", "Running the query", sql=guarded.sql)
+    remaining = max(settings.statement_timeout - (time.monotonic() - started), _MIN_STATEMENT)
     with rec.step("execute") as info:
-        result = db.execute(
-            guarded.executable,
-            max_rows=settings.max_rows,
-            timeout=settings.statement_timeout,
-        )
+        try:
+            result = execute_within(
+                db, guarded.executable, max_rows=settings.max_rows, timeout=remaining
+            )
+            result = bound_bytes(result, policy.max_result_bytes)
+        except QueryTimeout as exc:
+            # The statement had what was left of the request's time; the limit is the setting.
+            exc.message = timeout_message(settings.statement_timeout)
+            exc.args = (exc.message,)
+            raise
+        except ExecutionError as exc:
+            if _hides_data(policy):
+                _scrub(exc, schema, policy)
+            raise
         info.update(rows=result.row_count, truncated=result.truncated, db_seconds=result.elapsed)
     return guarded, result
+
+
+_MIN_STATEMENT = 0.05
+"""Seconds a statement gets at least, however long its check took."""
+
+
+def _hides_data(policy: Policy) -> bool:
+    return bool(policy.denied_columns or policy.denied_tables or policy.allowed_tables)
+
+
+def _scrub(exc: ExecutionError, schema: SchemaInfo, policy: Policy) -> None:
+    """Mask the values a database error quotes, before the text goes anywhere."""
+    visible = visible_schema(schema, policy)
+    names = {t.name for t in visible.tables} | {c.name for t in visible.tables for c in t.columns}
+    exc.message = scrub_values(exc.message, names=names)
+    exc.args = (exc.message,)
+    if exc.hint:
+        exc.hint = scrub_values(exc.hint, names=names)
 
 
 def _narrate(

@@ -38,9 +38,21 @@ class Policy:
     denied_tables: tuple[str, ...] = ()
     denied_columns: tuple[str, ...] = ()
     allowed_functions: tuple[str, ...] = ()
-    """Functions to let through although they are on the built-in deny list (e.g. read_csv)."""
+    """Functions to let through although they are not on the dialect's allow-list, or are
+    refused by name (e.g. read_csv)."""
+    allow_server_info: bool = False
+    """Let queries read details of the server and session: system variables (``@@version``),
+    ``version()``, ``current_user``, server addresses."""
     max_rows: int = 1000
     statement_timeout: float = 30.0
+    max_sql_length: int = 100_000
+    """Characters a statement may have: longer input is refused before it is parsed."""
+    max_literals: int = 10_000
+    """Literal values (numbers, strings) a statement may hold: a huge IN list is refused before
+    parsing, where no timeout applies."""
+    max_result_bytes: int = 64 * 1024 * 1024
+    """Bytes a result may hold (text and binary values); rows past it are cut as past
+    ``max_rows``, and a single value larger than it is an error."""
     ceilings: tuple[str, ...] = field(default=(), compare=False, repr=False)
     """The limits (``max_rows``, ``statement_timeout``) a policy file set: other settings
     may lower them but not raise them."""
@@ -89,8 +101,12 @@ class Policy:
             )
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key in ("max_rows",):
+            if key in ("max_rows", "max_sql_length", "max_literals", "max_result_bytes"):
                 kwargs[key] = _positive_int(key, value)
+            elif key == "allow_server_info":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"Policy setting {key!r} must be true or false")
+                kwargs[key] = value
             elif key == "statement_timeout":
                 kwargs[key] = _positive_float(key, value)
             else:

@@ -185,3 +185,105 @@ def check_fetch_args(max_rows: int, timeout: float) -> None:
         raise ValueError(f"max_rows must be >= 0, not {max_rows}")
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, not {timeout}")
+
+
+DEADLINE_GRACE = 0.5
+"""Seconds past the statement timeout after which the caller gets a timeout back, even while
+the engine is still winding down the interrupted statement (one huge value can keep DuckDB
+busy for seconds after its interrupt)."""
+
+
+class _Workers:
+    """Daemon threads that run statements, so that a caller can stop waiting at a deadline.
+
+    Daemon threads, not a ``ThreadPoolExecutor``: an abandoned statement that the engine is
+    still cancelling must not hold up the interpreter's exit.
+    """
+
+    def __init__(self, limit: int = 16) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads = 0
+        self._jobs: list[Callable[[], None]] = []
+        self._cond = threading.Condition(self._lock)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            if self._idle == 0 and self._threads < self._limit:
+                self._threads += 1
+                threading.Thread(target=self._run, name="sqlagent-statement", daemon=True).start()
+            else:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._idle += 1
+                while not self._jobs:
+                    self._cond.wait()
+                self._idle -= 1
+                job = self._jobs.pop(0)
+            job()
+
+
+_WORKERS = _Workers()
+
+
+def execute_within(
+    db: Database, sql: str, *, max_rows: int, timeout: float, grace: float = DEADLINE_GRACE
+) -> QueryResult:
+    """``db.execute``, returning (or raising ``QueryTimeout``) by ``timeout + grace`` seconds.
+
+    The engine's own watchdog interrupts the statement at ``timeout``; this bounds what the
+    caller waits when the engine is slow to notice (a single huge value, a long-running
+    function): the statement goes on winding down on its worker thread, and its result, if
+    any, is dropped.
+    """
+    from ..errors import QueryTimeout
+
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def job() -> None:
+        try:
+            outcome.append(db.execute(sql, max_rows=max_rows, timeout=timeout))
+        except BaseException as exc:  # handed to the caller, who raises it
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    _WORKERS.submit(job)
+    if not done.wait(timeout + grace):
+        raise QueryTimeout(timeout_message(timeout), sql=sql, hint=TIMEOUT_HINT)
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def bound_bytes(result: QueryResult, max_bytes: int) -> QueryResult:
+    """``result`` cut to the rows whose text and binary values fit in ``max_bytes``.
+
+    Rows past the bound are dropped and the result marked truncated, as past ``max_rows``; a
+    first row alone over the bound is an ``ExecutionError`` (there is nothing to show).
+    """
+    from dataclasses import replace
+
+    from ..errors import ExecutionError
+
+    total = 0
+    for i, row in enumerate(result.rows):
+        for value in row:
+            if isinstance(value, (str, bytes, bytearray, memoryview)):
+                total += len(value)
+        if total > max_bytes:
+            if i == 0:
+                raise ExecutionError(
+                    f"The result's first row holds {total:,} bytes of text or binary data, "
+                    f"over the result-size limit of {max_bytes:,} bytes",
+                    hint="Select shorter values (e.g. left(col, 100)) or fewer columns.",
+                )
+            return replace(result, rows=result.rows[:i], truncated=True)
+    return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,8 +90,20 @@ class DuckDatabase:
         return self._run(sql, max_rows, timeout, check=True)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._con.close()
+        """Close the connection (after any statement still winding down from its timeout)."""
+        import duckdb
+
+        # A statement abandoned at its deadline may still hold the connection for the few
+        # seconds DuckDB needs to notice its interrupt.
+        deadline = time.monotonic() + CLOSE_WAIT
+        while True:
+            try:
+                self._con.close()
+                return
+            except duckdb.Error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     # ------------------------------------------------------------------ internals
 
@@ -166,6 +179,10 @@ def _check_read_only(cur: duckdb.DuckDBPyConnection, sql: str) -> None:
             )
     if len(statements) > 1:
         raise ExecutionError("Only one statement can run at a time", sql=sql)
+
+
+CLOSE_WAIT = 30.0
+"""Seconds ``close`` waits for statements still winding down."""
 
 
 def _translate(exc: Exception, sql: str, timeout: float, *, fired: bool) -> Exception:

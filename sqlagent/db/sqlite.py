@@ -4,7 +4,9 @@
 authorizer refuses, at compile time, everything but reading: ``CREATE TEMP TABLE`` (which
 would shadow a real table), ``ATTACH`` (which could create a file), writing ``PRAGMA``\\ s.
 The statement timeout is a progress handler that aborts the statement once its deadline
-has passed.
+has passed. No string or blob may grow past ``MAX_VALUE_BYTES``: SQLite checks progress only
+between steps, and one step building a gigabyte value (``zeroblob``, ``replace``) would run
+for minutes past any deadline.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ def _authorize(
     return sqlite3.SQLITE_DENY
 
 
+MAX_VALUE_BYTES = 64 * 1024 * 1024
+"""The largest string or blob a statement may build (SQLite's default is a gigabyte)."""
+
+
 def read_only_creator(path: Path) -> Callable[[], sqlite3.Connection]:
     """A connection factory for SQLAlchemy's ``creator``: read-only, authorizer installed."""
     uri = f"{path.resolve().as_uri()}?mode=ro"
@@ -72,6 +78,8 @@ def read_only_creator(path: Path) -> Callable[[], sqlite3.Connection]:
         # SQLAlchemy's pool makes sure one connection serves one thread at a time.
         con = sqlite3.connect(uri, uri=True, check_same_thread=False)
         con.set_authorizer(_authorize)
+        if hasattr(con, "setlimit"):  # Python 3.11+
+            con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         return con
 
     return create
