@@ -2,7 +2,8 @@
 
 Every gold query of the Spider dev subset is a valid, read-only query, so the guard must accept
 all of them: in SQLite (their own dialect) and, transpiled from the guard's SQLite output, in
-DuckDB. Prints one row per dialect and lists any refusal; exits 1 if there is one.
+DuckDB, PostgreSQL and MySQL (each against its own function allow-list). Prints one row per
+dialect and lists any refusal; exits 1 if there is one.
 
     python benchmarks/guard_false_refusals.py [--spider DIR] [--repeat N]
 
@@ -29,33 +30,37 @@ from sqlagent.guard import check  # noqa: E402
 from sqlagent.settings import Policy  # noqa: E402
 from sqlagent.types import SchemaInfo  # noqa: E402
 
+TRANSPILED = ("duckdb", "postgres", "mysql")
+
 
 def run(root: Path, repeat: int) -> int:
     """Check every gold query ``repeat`` times per dialect; print the table; return refusals."""
     items = spider_queries(root)
     policy = Policy()
-    timings: dict[str, list[float]] = {"sqlite": [], "duckdb": []}
-    passed = {"sqlite": 0, "duckdb": 0}
-    refused: dict[str, list[str]] = {"sqlite": [], "duckdb": []}
+    dialects = ("sqlite", *TRANSPILED)
+    timings: dict[str, list[float]] = {d: [] for d in dialects}
+    passed = dict.fromkeys(dialects, 0)
+    refused: dict[str, list[str]] = {d: [] for d in dialects}
     for item in items:
         sqlite_schema = spider_schema(item["db_id"], "sqlite", root)
-        duckdb_schema = spider_schema(item["db_id"], "duckdb", root)
         guarded = _timed(item["query"], sqlite_schema, policy, repeat, timings["sqlite"])
         if isinstance(guarded, GuardError):
             refused["sqlite"].append(f"[{item['db_id']}] {item['query']}\n    {guarded}")
             continue
         passed["sqlite"] += 1
-        duck = sqlglot.transpile(guarded, read="sqlite", write="duckdb")[0]
-        outcome = _timed(duck, duckdb_schema, policy, repeat, timings["duckdb"])
-        if isinstance(outcome, GuardError):
-            refused["duckdb"].append(f"[{item['db_id']}] {duck}\n    {outcome}")
-        else:
-            passed["duckdb"] += 1
+        for dialect in TRANSPILED:
+            text = sqlglot.transpile(guarded, read="sqlite", write=dialect)[0]
+            schema = _as_loaded(spider_schema(item["db_id"], dialect, root))
+            outcome = _timed(text, schema, policy, repeat, timings[dialect])
+            if isinstance(outcome, GuardError):
+                refused[dialect].append(f"[{item['db_id']}] {text}\n    {outcome}")
+            else:
+                passed[dialect] += 1
 
     widths: list[tuple[str, int]] = [("dialect", -8), ("queries", 8), ("passed", 7)]
     widths += [("refused", 8), ("median ms", 10), ("p95 ms", 7)]
     print(" ".join(f"{h:<{-w}}" if w < 0 else f"{h:>{w}}" for h, w in widths))
-    for dialect in ("sqlite", "duckdb"):
+    for dialect in dialects:
         times = sorted(timings[dialect])
         median = statistics.median(times) * 1000 if times else 0.0
         p95 = times[int(len(times) * 0.95)] * 1000 if times else 0.0
@@ -63,10 +68,28 @@ def run(root: Path, repeat: int) -> int:
             f"{dialect:<8} {len(items):>8} {passed[dialect]:>7} {len(refused[dialect]):>8} "
             f"{median:>10.2f} {p95:>7.2f}"
         )
-    failures = refused["sqlite"] + refused["duckdb"]
+    failures = [line for d in dialects for line in refused[d]]
     for line in failures:
         print("REFUSED", line)
     return len(failures)
+
+
+def _as_loaded(schema: SchemaInfo) -> SchemaInfo:
+    """The schema as loading it into PostgreSQL with unquoted names stores it: lower case."""
+    if schema.dialect != "postgres":
+        return schema
+    from dataclasses import replace
+
+    tables = tuple(
+        replace(
+            t,
+            name=t.name.lower(),
+            columns=tuple(replace(c, name=c.name.lower()) for c in t.columns),
+            primary_key=tuple(c.lower() for c in t.primary_key),
+        )
+        for t in schema.tables
+    )
+    return replace(schema, tables=tables)
 
 
 def _timed(
