@@ -84,6 +84,7 @@ def check(
     try:
         _check_size(sql, policy)
         tree = _parse(sql, name, rules)
+        _check_blocks(tree, policy)
         _check_statement(tree, sql, name)
         _check_reserved_names(tree)
         _check_nodes(tree, rules, policy)
@@ -179,6 +180,20 @@ def _check_size(sql: str, policy: Policy) -> None:
             hint="Filter with a join or a subquery instead of listing values.",
         )
 
+
+
+_BLOCKS = (exp.Select, exp.SetOperation, exp.CTE, exp.Subquery, exp.Table, exp.Lateral)
+
+
+def _check_blocks(tree: exp.Expr, policy: Policy) -> None:
+    """Refuse statements whose analysis would take longer than any timeout allows."""
+    blocks = sum(1 for _ in tree.find_all(*_BLOCKS))
+    if blocks > policy.max_query_blocks:
+        raise UnsafeSQL(
+            f"The query is too complex to check: {blocks:,} SELECTs, CTEs, subqueries and "
+            f"table references, over the limit of {policy.max_query_blocks:,}",
+            hint="Split it into smaller questions.",
+        )
 
 
 def _parse(sql: str, dialect: str, rules: DialectRules) -> exp.Expr:
@@ -334,6 +349,7 @@ def _check_nodes(tree: exp.Expr, rules: DialectRules, policy: Policy) -> None:
             if cls in denied_classes:
                 fname = min(names)
                 raise UnsafeSQL(_function_message(fname, denied_classes[cls]))
+            _check_qualifier(node, rules)
             if _is_table_function(node):
                 if names & rules.table_functions or name in guard_rules.ROW_GENERATOR_CLASSES:
                     continue  # a row generator: its arguments are checked like any other
@@ -368,6 +384,27 @@ def _check_variable(node: exp.Expr, rules: DialectRules, policy: Policy) -> None
     raise UnsafeSQL(
         f"Variables and parameters ({node.sql(dialect=rules.dialect)}) are not allowed: "
         "write the values into the query"
+    )
+
+
+SYSTEM_FUNCTION_SCHEMAS: dict[str, frozenset[str]] = {"postgres": frozenset({"pg_catalog"})}
+"""Schemas a function call may name: where the engine keeps its built-in functions."""
+
+
+def _check_qualifier(node: exp.Func, rules: DialectRules) -> None:
+    """Refuse ``schema.f(...)`` outside the built-in schema: the name would reach a function
+    the database's users defined (which may do anything), not the built-in on the list."""
+    parent = node.parent
+    if not (isinstance(parent, exp.Dot) and node.arg_key == "expression"):
+        return
+    qualifier = parent.this.sql(dialect=rules.dialect)
+    if qualifier.strip('"`').lower() in SYSTEM_FUNCTION_SCHEMAS.get(rules.dialect, frozenset()):
+        return
+    raise UnsafeSQL(
+        f"Function {qualifier}.{_call_name(node)}() is not allowed: a qualified name may call "
+        f"a function defined in the database; call the built-in {_call_name(node)}() instead",
+        hint="If the function is safe on this database, add its name to the policy's "
+        "allowed_functions.",
     )
 
 
@@ -608,6 +645,18 @@ def _has_expanded_star(tree: exp.Expr) -> bool:
     return any(_projection_star(star) for star in tree.find_all(exp.Star))
 
 
+def _cte_positions(with_: exp.With) -> dict[str, int]:
+    """Each CTE name of ``with_`` -> the position of its first definition (cached on the node:
+    looking names up one by one made a statement of thousands of CTEs quadratic)."""
+    found = with_.meta.get("sqlagent_cte_positions")
+    if found is None or len(with_.expressions) != found.get("", -1):
+        found = {"": len(with_.expressions)}
+        for i, cte in enumerate(with_.expressions):
+            found.setdefault(cte.alias, i)
+        with_.meta["sqlagent_cte_positions"] = found
+    return found
+
+
 def _cte_names(table: exp.Table) -> bool:
     """True when ``table`` names a CTE visible where it is used.
 
@@ -631,7 +680,8 @@ def _cte_names(table: exp.Table) -> bool:
                 through = path[-2]
                 index = next((i for i, cte in enumerate(ctes) if cte is through), len(ctes))
                 visible = ctes[: index + 1] if with_.args.get("recursive") else ctes[:index]
-            if any(cte.alias == name for cte in visible):
+            first = _cte_positions(with_)
+            if name in first and first[name] < len(visible):
                 return True
         path.append(node)
         node = node.parent

@@ -50,6 +50,9 @@ class Policy:
     max_literals: int = 10_000
     """Literal values (numbers, strings) a statement may hold: a huge IN list is refused before
     parsing, where no timeout applies."""
+    max_query_blocks: int = 200
+    """SELECTs, CTEs, subqueries and table references a statement may hold: checking a
+    statement takes time in proportion to them, and no timeout applies to the check."""
     max_result_bytes: int = 64 * 1024 * 1024
     """Bytes a result may hold (text and binary values); rows past it are cut as past
     ``max_rows``, and a single value larger than it is an error."""
@@ -101,7 +104,10 @@ class Policy:
             )
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key in ("max_rows", "max_sql_length", "max_literals", "max_result_bytes"):
+            if key in (
+                "max_rows", "max_sql_length", "max_literals", "max_query_blocks",
+                "max_result_bytes",
+            ):  # fmt: skip
                 kwargs[key] = _positive_int(key, value)
             elif key == "allow_server_info":
                 if not isinstance(value, bool):

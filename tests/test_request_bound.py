@@ -27,6 +27,12 @@ TIMEOUT = 2.0
 MARGIN = 1.0
 
 HUGE_IN = "SELECT count(*) FROM t WHERE id IN (" + ", ".join(map(str, range(200_000))) + ")"
+MANY_CTES = (
+    "WITH " + ", ".join(f"w{i} AS (SELECT * FROM t)" for i in range(2500)) + " SELECT * FROM w1"
+)
+MANY_JOINS = "SELECT 1 FROM " + " JOIN ".join(
+    f"t t{i} ON t{i}.id = t0.id" if i else "t t0" for i in range(1500)
+)
 MANY_LITERALS = "SELECT count(*) FROM t WHERE id IN (" + ",".join(["1"] * 12_000) + ")"
 
 CASES: dict[str, list[str]] = {
@@ -39,6 +45,8 @@ CASES: dict[str, list[str]] = {
         "SELECT count(*) FROM t a, t b, t c, t d, t e",
         HUGE_IN,
         MANY_LITERALS,
+        MANY_CTES,
+        MANY_JOINS,
     ],
     "sqlite": [
         "SELECT zeroblob(1000000000) AS v",
@@ -48,6 +56,7 @@ CASES: dict[str, list[str]] = {
         "SELECT count(*) FROM t a, t b, t c, t d, t e",
         HUGE_IN,
         MANY_LITERALS,
+        MANY_CTES,
     ],
     "postgres": [
         "SELECT length(repeat('x', 900000000)) AS n",
@@ -55,12 +64,14 @@ CASES: dict[str, list[str]] = {
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
         "SELECT count(*) FROM t a, t b, t c, t d, t e",
         HUGE_IN,
+        MANY_JOINS,
     ],
     "mysql": [
         "SELECT repeat('x', 1000000000) AS v",
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
         "SELECT count(*) FROM t a, t b, t c, t d, t e",
         HUGE_IN,
+        MANY_CTES,
     ],
 }
 
@@ -80,7 +91,9 @@ def _settings(**policy: object) -> Settings:
 def duckdb_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     path = tmp_path_factory.mktemp("bound") / "t.duckdb"
     con = duckdb.connect(str(path))
-    con.execute(f"CREATE TABLE t AS SELECT range AS id, 'row ' || range AS label FROM range({ROWS})")
+    con.execute(
+        f"CREATE TABLE t AS SELECT range AS id, 'row ' || range AS label FROM range({ROWS})"
+    )
     con.close()
     db = connect(f"duckdb:///{path}", sample_values=False)
     yield db
@@ -167,6 +180,8 @@ def test_input_limits_refuse_before_parsing(duckdb_db: Database) -> None:
     assert "too long" in answer.error.message and "100,000" in answer.error.message
     answer = run_sql(MANY_LITERALS, db=duckdb_db, settings=_settings())
     assert answer.error is not None and "too many values" in answer.error.message
+    answer = run_sql(MANY_CTES, db=duckdb_db, settings=_settings())
+    assert answer.error is not None and "too complex to check" in answer.error.message
     # A policy can raise the limits for a deployment that needs long lists.
     roomy = _settings(max_literals=15_000, statement_timeout=30)
     assert run_sql(MANY_LITERALS, db=duckdb_db, settings=roomy).error is None
