@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from .errors import ConfigError, SqlAgentError
 from .settings import LLM_HELP
@@ -362,6 +362,37 @@ def _cell(value: Any) -> Any:
     return value
 
 
+class _Server(MCPServer):
+    """The SDK's server, with argument errors worded for the caller.
+
+    The SDK reports a validation failure as pydantic's full text (a model name, the input
+    echoed, a link); the caller needs the parameter and what is wrong with it, and the
+    input is never repeated back.
+    """
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """Call a tool; unknown names and invalid arguments raise a ``ToolError`` that says
+        what the tools and their parameters are."""
+        known = sorted(t.name for t in self._tool_manager.list_tools())
+        if name not in known:
+            raise ToolError(f"Unknown tool {name[:100]!r}; the tools are {', '.join(known)}.")
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(_arguments_message(name, cause)) from cause
+            raise
+
+
+def _arguments_message(tool: str, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        problems.append(f"{where}: {item['msg']}")
+    return f"Invalid arguments for {tool}: " + "; ".join(problems) + "."
+
+
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 
 
@@ -370,7 +401,7 @@ def build_server(agent: Agent) -> MCPServer:
     from . import __version__
 
     tools = Tools(agent)
-    server: MCPServer = MCPServer(
+    server = _Server(
         "sqlagent", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
     )
     for fn, title in (

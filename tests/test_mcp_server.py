@@ -223,19 +223,18 @@ def test_bad_input_is_a_tool_error_and_the_server_lives_on(shop: Path) -> None:
     async def main() -> None:
         async with stdio_session(stdio_params(shop)) as s:
             text = error_text(await s.call_tool("ask", {}))
-            assert "question" in text and "required" in text.lower()
+            assert text == "Invalid arguments for ask: question: Field required."
             text = error_text(await s.call_tool("run_sql", {"sql": 42}))
-            assert "sql" in text and "string" in text.lower()
+            assert text == "Invalid arguments for run_sql: sql: Input should be a valid string."
             text = error_text(await s.call_tool("ask", {"question": "x" * 1_000_000}))
-            assert "at most 4000 characters" in text and len(text) < 2000
+            assert "question: String should have at most 4000 characters" in text
+            assert "xxx" not in text  # the input is not echoed back
             text = error_text(await s.call_tool("run_sql", {"sql": "   "}))
             assert "empty" in text
             text = error_text(await s.call_tool("run_sql", {"sql": "SELECT 1", "max_rows": 0}))
-            assert "max_rows" in text
+            assert "max_rows: Input should be greater than or equal to 1" in text
             text = error_text(await s.call_tool("drop_everything", {}))
-            assert "Unknown tool" in text and "drop_everything" in text
-            for text in (error_text(await s.call_tool("ask", {"question": "Sum of amounts?"})),):
-                assert "Traceback" not in text
+            assert "Unknown tool 'drop_everything'" in text and "run_sql" in text
             out = structured(await s.call_tool("run_sql", {"sql": "SELECT 2 AS two"}))
             assert out["rows"] == [[2]]
 
