@@ -23,6 +23,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 __all__ = ["add_parsers"]
 
 TOKEN_ENV = "SQLAGENT_MCP_TOKEN"
+MIN_TOKEN_CHARS = 16
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
@@ -58,6 +59,11 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ) from None
     mcp_server.log_to_stderr()
     token = os.environ.get(TOKEN_ENV, "").strip() or None
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise UsageError(
+            f"{TOKEN_ENV} is too short: use a random secret of at least {MIN_TOKEN_CHARS} "
+            "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')."
+        )
     if args.http:
         if not 0 < args.port < 65536:
             raise UsageError(f"--port must be between 1 and 65535, not {args.port}")

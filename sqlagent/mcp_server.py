@@ -17,6 +17,7 @@ import hmac
 import logging
 import re
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -194,14 +195,23 @@ class Tools:
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
-        full = agent.db.schema()
-        self._scrub = Scrubber(full, agent.schema())
+        self._lock = threading.Lock()
+        self._scrubber: tuple[SchemaInfo, Scrubber] | None = None
+        self._scrub(None)  # built now, so that a broken database fails at start-up
 
     # ---- shaping
 
-    def scrub(self, text: str | None) -> str | None:
-        """The text with denied names removed (public: the HTTP layer's errors use it too)."""
-        return self._scrub(text)
+    def _current_scrubber(self) -> Scrubber:
+        """The scrubber for the schema as it is now (rebuilt when the schema changes)."""
+        full = self.agent.db.schema()  # the same object until the schema changes
+        with self._lock:
+            if self._scrubber is None or self._scrubber[0] is not full:
+                self._scrubber = (full, Scrubber(full, self.agent.schema()))
+            return self._scrubber[1]
+
+    def _scrub(self, text: str | None) -> str | None:
+        """``text`` with the names of denied columns removed."""
+        return self._current_scrubber()(text)
 
     def _error(self, message: str) -> ToolError:
         return ToolError(self._scrub(message) or message)
@@ -209,7 +219,7 @@ class Tools:
     def _result(self, answer: Answer, max_rows: int) -> AskResult:
         from .types import to_json_value
 
-        scrub = self._scrub
+        scrub = self._current_scrubber()
         error = None
         if answer.error is not None and answer.kind == "error":
             message = answer.error.message
@@ -264,10 +274,14 @@ class Tools:
         try:
             answer = self.agent.ask(text)
         except ConfigError as exc:
-            hint = exc.hint or (LLM_HELP if "model" in exc.message.lower() else "")
+            if exc.hint != LLM_HELP:  # another configuration mistake: a malformed file, say
+                raise self._error(f"{exc.message} {exc.hint or ''}".strip()) from None
+            hint = exc.hint
             raise self._error(
-                f"{exc.message} Only the verified questions (list_verified) can be answered; "
-                f"use run_sql with your own SQL, or configure a model for sqlagent: {hint}"
+                f"{exc.message} Without one, only the verified questions (list_verified) are "
+                "answered; run_sql and describe_schema need none, so you can write the SQL "
+                "yourself. To configure a model, add to the server's environment (the env of "
+                f"its entry in the MCP client's configuration): {hint}"
             ) from None
         except SqlAgentError as exc:
             raise self._error(exc.message) from None

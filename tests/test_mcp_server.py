@@ -367,6 +367,20 @@ def test_destructive_statements_are_refused_and_the_file_is_unchanged(shop: Path
     assert checksum(shop) == before
 
 
+def test_the_statement_timeout_applies_to_the_callers_sql(shop: Path) -> None:
+    async def main() -> None:
+        async with stdio_session(stdio_params(shop, "--timeout", "0.5")) as s:
+            started = time.monotonic()
+            sql = "SELECT COUNT(*) FROM orders a, orders b, orders c, orders d"
+            out = structured(await s.call_tool("run_sql", {"sql": sql}))
+            assert time.monotonic() - started < 15
+            assert out["kind"] == "error" and out["error"]["type"] == "QueryTimeout", out
+            out = structured(await s.call_tool("run_sql", {"sql": "SELECT 6 AS six"}))
+            assert out["rows"] == [[6]]
+
+    anyio.run(main)
+
+
 def test_a_missing_database_is_a_clear_startup_error(tmp_path: Path) -> None:
     proc = subprocess.run(
         [EXE, "mcp", "--db", str(tmp_path / "nope.duckdb")],
@@ -494,6 +508,17 @@ def test_a_public_bind_needs_a_token(shop: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_a_short_token_is_refused(shop: Path) -> None:
+    proc = subprocess.run(
+        [EXE, "mcp", "--db", str(shop), "--http", "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True,
+        text=True,
+        env=server_env(SQLAGENT_MCP_TOKEN="short"),
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "too short" in proc.stderr
+
+
 def test_with_a_token_requests_without_it_get_401(shop: Path) -> None:
     token = "s3cret-token-for-tests"
     env = server_env(SQLAGENT_MCP_TOKEN=token)
@@ -574,3 +599,24 @@ def test_the_sdk_is_imported_only_by_the_mcp_command() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_scrubber_removes_denied_names_but_not_visible_ones() -> None:
+    from sqlagent.mcp_server import Scrubber
+    from sqlagent.types import ColumnInfo, SchemaInfo, TableInfo
+
+    def table(name: str, *columns: str) -> TableInfo:
+        return TableInfo(name, tuple(ColumnInfo(c, "VARCHAR") for c in columns))
+
+    full = SchemaInfo("duckdb", (table("users", "id", "email", "salary"), table("leads", "email")))
+    # users.email and users.salary denied; leads.email stays visible.
+    visible = SchemaInfo("duckdb", (table("users", "id"), table("leads", "email")))
+    scrub = Scrubber(full, visible)
+    assert scrub('Column users.email and "SALARY" are hidden') == (
+        "Column [denied] and [denied] are hidden"
+    )
+    assert scrub("leads.email and email stay; salary_band stays") == (
+        "leads.email and email stay; salary_band stays"
+    )
+    assert scrub(None) is None
+    assert Scrubber(full, full)("users.email") == "users.email"
