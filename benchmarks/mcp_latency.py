@@ -4,7 +4,8 @@ The same question on the sample database, answered by the same scripted model (a
 OpenAI-compatible server from ``sqlagent.testing``, reached through the real ``openai``
 client in both cases): once in-process with ``Agent.ask``, once through ``sqlagent mcp`` over
 stdio and over streamable HTTP, each a separate server process driven by the SDK's
-``ClientSession``. Reports the median per question and the ratio to ``Agent.ask``, for a
+``ClientSession``, and in process through the SDK's memory transport (the server's own
+cost without a transport). Reports the median per question and the ratio to ``Agent.ask``, for a
 question the model answers and for a verified one (no model call). Then a burst: N clients
 at once, M calls each, over HTTP.
 
@@ -28,10 +29,12 @@ from typing import Any
 import anyio
 import httpx2
 from mcp import ClientSession
+from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from sqlagent import Agent
+from sqlagent.mcp_server import build_server
 from sqlagent.sample import ensure_sample_database
 from sqlagent.testing import FakeOpenAIServer
 
@@ -63,27 +66,37 @@ def p95_ms(samples: list[float]) -> float:
     return ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000
 
 
-def time_agent(db: Path, question: str, rounds: int) -> list[float]:
-    with Agent.connect(db) as agent:
-        agent.ask(question)  # warm: value index, profiles, schema cache
-        samples = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            answer = agent.ask(question)
-            samples.append(time.perf_counter() - start)
-            assert answer.ok and answer.row_count == 9, answer.error
-    return samples
+Call = Callable[[str], Awaitable[None]]
 
 
-async def time_session(session: ClientSession, question: str, rounds: int) -> list[float]:
-    await session.call_tool("ask", {"question": question})  # warm, as above
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
+def agent_call(agent: Agent) -> Call:
+    async def call(question: str) -> None:
+        answer = agent.ask(question)  # blocking on purpose: nothing else runs meanwhile
+        assert answer.ok and answer.row_count == 9, answer.error
+
+    return call
+
+
+def session_call(session: ClientSession) -> Call:
+    async def call(question: str) -> None:
         result = await session.call_tool("ask", {"question": question})
-        samples.append(time.perf_counter() - start)
         content = result.structured_content or {}
         assert not result.is_error and content.get("row_count") == 9, result.content
+
+    return call
+
+
+async def interleaved(paths: dict[str, Call], question: str, rounds: int) -> dict[str, list[float]]:
+    """Each round calls every path once, in turn, so the machine's load (shared, noisy)
+    weighs on all of them alike. The first round warms up (value index, profiles) and is
+    not counted."""
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for index in range(rounds + 1):
+        for name, call in paths.items():
+            start = time.perf_counter()
+            await call(question)
+            if index:
+                samples[name].append(time.perf_counter() - start)
     return samples
 
 
@@ -135,10 +148,6 @@ def http_server(db: Path, env: dict[str, str]) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def run(make: Callable[[], Awaitable[list[float]]]) -> list[float]:
-    return anyio.run(make)
-
-
 async def burst(url: str, clients: int, calls: int) -> tuple[float, list[float], int]:
     """``clients`` sessions at once, ``calls`` calls each, alternating the four kinds of call."""
     latencies: list[float] = []
@@ -181,35 +190,37 @@ def main() -> None:
         env = env_for(model.base_url)
         os.environ.update({k: env[k] for k in ("OPENAI_BASE_URL", "SQLAGENT_MODEL")})
         os.environ["SQLAGENT_HISTORY"] = "off"
-        for label, question in (("model", QUESTION), ("verified", VERIFIED)):
-            base = time_agent(db, question, args.rounds)
-            rows.append((label, "Agent.ask (in process)", base))
 
-            async def over_stdio(q: str = question) -> list[float]:
-                async with stdio_session(db, env) as session:
-                    return await time_session(session, q, args.rounds)
-
-            rows.append((label, "MCP ask over stdio", run(over_stdio)))
-            with http_server(db, env) as url:
-
-                async def over_http(q: str = question, u: str = url) -> list[float]:
-                    async with http_session(u) as session:
-                        return await time_session(session, q, args.rounds)
-
-                rows.append((label, "MCP ask over HTTP", run(over_http)))
+        async def measure(url: str) -> None:
+            with Agent.connect(db) as agent, Agent.connect(db) as served:
+                async with (
+                    Client(build_server(served)) as memory,
+                    stdio_session(db, env) as stdio,
+                    http_session(url) as http,
+                ):
+                    paths = {
+                        "Agent.ask (in process)": agent_call(agent),
+                        "MCP ask, memory transport": session_call(memory.session),
+                        "MCP ask over stdio": session_call(stdio),
+                        "MCP ask over HTTP": session_call(http),
+                    }
+                    for label, question in (("model", QUESTION), ("verified", VERIFIED)):
+                        samples = await interleaved(paths, question, args.rounds)
+                        rows.extend((label, name, values) for name, values in samples.items())
 
         with http_server(db, env) as url:
+            anyio.run(measure, url)
             wall, latencies, errors = anyio.run(burst, url, args.clients, args.calls)
 
-    print(f"ask latency on the sample database, {args.rounds} rounds each (warm)")
-    print(f"{'question':<9} {'path':<24} {'median ms':>10} {'p95 ms':>8} {'ratio':>6}")
+    print(f"ask latency on the sample database, {args.rounds} rounds each, interleaved (warm)")
+    print(f"{'question':<9} {'path':<27} {'median ms':>10} {'p95 ms':>8} {'ratio':>6}")
     base_median = 0.0
     for label, path, samples in rows:
         if path.startswith("Agent"):
             base_median = median_ms(samples)
         ratio = median_ms(samples) / base_median
         print(
-            f"{label:<9} {path:<24} {median_ms(samples):>10.2f} {p95_ms(samples):>8.2f} "
+            f"{label:<9} {path:<27} {median_ms(samples):>10.2f} {p95_ms(samples):>8.2f} "
             f"{ratio:>6.2f}"
         )
     total = args.clients * args.calls
