@@ -131,7 +131,7 @@ class VerifiedList(BaseModel):
 
 
 class Scrubber:
-    """Removes the names of denied columns from text returned to the caller.
+    """Removes the names of denied columns (and tables) from text returned to the caller.
 
     A qualified name (``customers.email``) always goes; a bare name (``email``) only when
     no visible table or column has it, so ordinary names are never mangled.
@@ -146,6 +146,10 @@ class Scrubber:
         qualified: set[str] = set()
         bare: set[str] = set()
         for table in full.tables:
+            if table.qualified_name.lower() not in shown:  # a denied (or not allowed) table
+                qualified.add(table.qualified_name.lower())
+                if table.name.lower() not in visible_names:
+                    bare.add(table.name.lower())
             kept = shown.get(table.qualified_name.lower(), set())
             for column in table.columns:
                 low = column.name.lower()
@@ -203,7 +207,12 @@ class Tools:
 
     def _current_scrubber(self) -> Scrubber:
         """The scrubber for the schema as it is now (rebuilt when the schema changes)."""
-        full = self.agent.db.schema()  # the same object until the schema changes
+        try:
+            full = self.agent.db.schema()  # the same object until the schema changes
+        except SqlAgentError:
+            if self._scrubber is None:
+                raise
+            return self._scrubber[1]  # the database is down: the last list still holds
         with self._lock:
             if self._scrubber is None or self._scrubber[0] is not full:
                 self._scrubber = (full, Scrubber(full, self.agent.schema()))
@@ -234,7 +243,7 @@ class Tools:
         shown = answer.rows[:max_rows] if answer.ok else ()
         return AskResult(
             kind=kind,  # type: ignore[arg-type]
-            question=answer.question,
+            question=scrub(answer.question) or "",
             sql=scrub(answer.sql),
             columns=list(answer.columns) if answer.ok else [],
             rows=[[_cell(to_json_value(v)) for v in row] for row in shown],

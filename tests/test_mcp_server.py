@@ -243,7 +243,7 @@ def test_bad_input_is_a_tool_error_and_the_server_lives_on(shop: Path) -> None:
 
 def test_stdout_is_only_json_rpc_even_for_bad_messages(shop: Path) -> None:
     """Raw bytes on the wire: every stdout line is a JSON-RPC message, nothing else."""
-    lines = [
+    lines: list[Any] = [
         {
             "jsonrpc": "2.0",
             "id": 1,
@@ -270,12 +270,19 @@ def test_stdout_is_only_json_rpc_even_for_bad_messages(shop: Path) -> None:
         {"jsonrpc": "2.0", "id": 4, "method": "no/such/method", "params": {}},
         {
             "jsonrpc": "2.0",
+            "id": 6,
+            "method": "tools/call",
+            "params": {"name": "run_sql", "arguments": [1, 2]},
+        },
+        "this line is not JSON",
+        {
+            "jsonrpc": "2.0",
             "id": 5,
             "method": "tools/call",
             "params": {"name": "run_sql", "arguments": {"sql": "SELECT 5 AS five"}},
         },
     ]
-    text = "\n".join(json.dumps(m) for m in lines) + "\nthis is not json\n"
+    text = "\n".join(m if isinstance(m, str) else json.dumps(m) for m in lines) + "\n"
     params = stdio_params(shop)
     proc = subprocess.Popen(
         [params.command, *params.args],
@@ -291,7 +298,7 @@ def test_stdout_is_only_json_rpc_even_for_bad_messages(shop: Path) -> None:
         proc.stdin.flush()
         replies: dict[int, dict[str, Any]] = {}
         deadline = time.monotonic() + 60
-        while 5 not in replies and time.monotonic() < deadline:
+        while not {2, 3, 4, 5, 6} <= set(replies) and time.monotonic() < deadline:
             line = proc.stdout.readline()
             assert line, "the server closed stdout"
             message = json.loads(line)  # raises on anything that is not JSON
@@ -302,6 +309,7 @@ def test_stdout_is_only_json_rpc_even_for_bad_messages(shop: Path) -> None:
         assert replies[2]["result"]["structuredContent"]["error"]["type"] == "UnknownTable"
         assert replies[3]["result"]["isError"] is True
         assert "error" in replies[4]
+        assert "error" in replies[6] or replies[6]["result"]["isError"] is True
     finally:
         proc.stdin.close()  # type: ignore[union-attr]
         proc.wait(timeout=20)
@@ -320,6 +328,7 @@ def test_denied_column_never_appears_in_any_output(shop: Path, model) -> None:
                 ("run_sql", {"sql": "SELECT ssn_secre FROM customers"}),
                 ("run_sql", {"sql": "SELECT * FROM customers"}),
                 ("ask", {"question": "Show the secret of every customer"}),
+                ("ask", {"question": "List customers.ssn_secret, the secret"}),
                 ("describe_schema", {}),
                 ("describe_schema", {"question": "customer ssn_secret"}),
                 ("list_verified", {}),
@@ -608,8 +617,15 @@ def test_scrubber_removes_denied_names_but_not_visible_ones() -> None:
     def table(name: str, *columns: str) -> TableInfo:
         return TableInfo(name, tuple(ColumnInfo(c, "VARCHAR") for c in columns))
 
-    full = SchemaInfo("duckdb", (table("users", "id", "email", "salary"), table("leads", "email")))
-    # users.email and users.salary denied; leads.email stays visible.
+    full = SchemaInfo(
+        "duckdb",
+        (
+            table("users", "id", "email", "salary"),
+            table("leads", "email"),
+            table("payroll_audit", "id", "amount_paid"),
+        ),
+    )
+    # users.email, users.salary and the table payroll_audit denied; leads.email visible.
     visible = SchemaInfo("duckdb", (table("users", "id"), table("leads", "email")))
     scrub = Scrubber(full, visible)
     assert scrub('Column users.email and "SALARY" are hidden') == (
@@ -618,5 +634,9 @@ def test_scrubber_removes_denied_names_but_not_visible_ones() -> None:
     assert scrub("leads.email and email stay; salary_band stays") == (
         "leads.email and email stay; salary_band stays"
     )
+    assert scrub("payroll_audit.amount_paid, amount_paid, payroll_audit.id") == (
+        "[denied], [denied], [denied]"
+    )
+    assert scrub("FROM payroll_audit WHERE id = 1") == "FROM [denied] WHERE id = 1"
     assert scrub(None) is None
     assert Scrubber(full, full)("users.email") == "users.email"
