@@ -59,12 +59,12 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ) from None
     mcp_server.log_to_stderr()
     token = os.environ.get(TOKEN_ENV, "").strip() or None
-    if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise UsageError(
-            f"{TOKEN_ENV} is too short: use a random secret of at least {MIN_TOKEN_CHARS} "
-            "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')."
-        )
-    if args.http:
+    if args.http:  # stdio has no network side: the token is for HTTP only
+        if token is not None and len(token) < MIN_TOKEN_CHARS:
+            raise UsageError(
+                f"{TOKEN_ENV} is too short: use a random secret of at least {MIN_TOKEN_CHARS} "
+                "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')."
+            )
         if not 0 < args.port < 65536:
             raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
         if not mcp_server.is_loopback(args.host) and token is None:

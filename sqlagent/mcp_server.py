@@ -12,7 +12,6 @@ and time limits apply, and names the policy denies are scrubbed from every text 
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
 import re
@@ -26,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from .errors import ConfigError, SqlAgentError
+from .errors import ConfigError, SqlAgentError, UsageError
 from .settings import LLM_HELP
 
 if TYPE_CHECKING:
@@ -529,8 +528,16 @@ def run_http(agent: Agent, *, host: str, port: int, token: str | None) -> None:
 
     app = http_app(agent, host=host, token=token)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        return
+    except SystemExit as exc:  # uvicorn gives up this way when it cannot bind
+        if exc.code:
+            raise UsageError(
+                f"Could not serve on {host}:{port} (see the message above: is the port in "
+                "use, or the address not one of this machine's?)"
+            ) from None
 
 
 def log_to_stderr() -> None:

@@ -517,6 +517,22 @@ def test_a_public_bind_needs_a_token(shop: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_a_port_in_use_is_a_clear_error(shop: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [EXE, "mcp", "--db", str(shop), "--http", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=server_env(),
+            timeout=60,
+        )
+    assert proc.returncode == 2 and "Could not serve on 127.0.0.1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_a_short_token_is_refused(shop: Path) -> None:
     proc = subprocess.run(
         [EXE, "mcp", "--db", str(shop), "--http", "--host", "0.0.0.0", "--port", "1"],
