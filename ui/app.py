@@ -67,7 +67,10 @@ def _example_questions(view: View) -> list[str]:
             return _sample_questions()
         except Exception:  # the examples are optional decoration
             return []
-    knowledge, _ = read_knowledge(view.knowledge_path)
+    try:
+        knowledge = view.agent.knowledge()
+    except SqlAgentError:
+        knowledge, _ = read_knowledge(view.knowledge_path)
     return [ex.question for ex in knowledge.verified]
 
 
@@ -133,7 +136,10 @@ def render_ask_tab(view: View) -> None:
     for turn in state.turns():
         render_turn(turn, view)
     if pending is not None:
-        knowledge, _ = read_knowledge(view.knowledge_path)
+        try:  # the file's examples and those saved in the store by any process
+            knowledge = view.agent.knowledge()
+        except SqlAgentError:
+            knowledge, _ = read_knowledge(view.knowledge_path)
         run_request(pending, view, knowledge)
 
 
