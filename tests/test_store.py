@@ -27,6 +27,7 @@ from sqlagent.history import HistoryError, HistoryStore
 from sqlagent.settings import Settings
 from sqlagent.store import LATEST, MIGRATIONS
 from sqlagent.testing import ScriptedLLM
+from sqlagent.types import Answer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -350,7 +351,7 @@ def test_a_server_that_never_answers_is_given_up_on_after_the_connect_timeout(
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/sqlagent"
         settings = Settings(model="scripted", store_url=url, schema_cache=False)
         llm = ScriptedLLM(["SELECT count(*) FROM orders", "1."])
-        result: list[object] = []
+        result: list[Answer] = []
         with Agent.connect(str(_sqlite_shop(tmp_path)), llm=llm, settings=settings) as agent:
             worker = threading.Thread(target=lambda: result.append(agent.ask("How many?")))
             worker.start()
@@ -359,8 +360,8 @@ def test_a_server_that_never_answers_is_given_up_on_after_the_connect_timeout(
     finally:
         silent.close()
     [answer] = result
-    assert answer.ok  # type: ignore[attr-defined]
-    assert answer.trace.steps[-1].name == "history"  # type: ignore[attr-defined]
+    assert answer.ok
+    assert answer.trace.steps[-1].name == "history"
 
 
 def test_the_agent_answers_with_verified_examples_another_process_saved(
