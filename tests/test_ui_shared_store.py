@@ -7,6 +7,7 @@ server shares (the database connection, the store) and nothing a session owns.
 from __future__ import annotations
 
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,24 @@ def test_a_verified_example_saved_in_one_session_answers_another_at_once(
     [turn] = turns(other)
     assert turn.answer.ok and turn.answer.verified and turn.answer.row_count == 9
     assert turn.answer.sql == turns(saver)[0].answer.sql
+
+
+def test_a_store_that_is_down_still_answers_and_says_it_was_not_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_db_path: Path
+) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SQLAGENT_MODEL", "SQLAGENT_DB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SQLAGENT_KNOWLEDGE", str(tmp_path / "none.knowledge.yaml"))
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("SQLAGENT_STORE", f"postgresql+psycopg://postgres@127.0.0.1:{port}/x")
+    at = start(ScriptedLLM([PHOENIX_SQL, "Nine merchants."]))
+    at.chat_input[0].set_value(PHOENIX).run()
+    assert not at.exception
+    [turn] = turns(at)
+    assert turn.answer.ok and turn.answer.row_count == 9
+    page = "\n".join(str(e.value) for e in at.markdown)
+    assert "Nine merchants." in page
+    [note] = [line for line in page.splitlines() if "Not recorded in the history" in line]
+    assert f"127.0.0.1:{port}" in note and "Connection refused" in note
