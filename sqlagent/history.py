@@ -222,8 +222,9 @@ class HistoryStore:
         location = path if path is not None else default_path()
         self.shared = is_url(location)
         """True for a store named by a URL (a team's): verified examples are saved to it."""
-        self.path: Path | str = str(location) if self.shared else Path(location)
-        self._backend: Backend = open_backend(self.path)
+        self._backend: Backend = open_backend(location if self.shared else Path(location))
+        self.path: Path | str = self._backend.location if self.shared else Path(location)
+        """The file, or the URL with its password masked."""
         self._failing = False
         self._state_lock = threading.Lock()
 

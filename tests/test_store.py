@@ -383,3 +383,38 @@ def test_the_agent_answers_with_verified_examples_another_process_saved(
     assert answer.ok and answer.verified and answer.rows == ((9.5,),)
     stored = HistoryStore(pg.url).get(answer.id)
     assert stored is not None and stored.verified
+
+
+def test_the_store_url_comes_from_the_environment_and_its_password_is_never_shown(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql+psycopg://bob:s3cret@127.0.0.1:{_closed_port()}/sqlagent"
+    settings = Settings.from_env({"SQLAGENT_STORE": url})
+    assert settings.store_url == url
+    assert Settings.from_env({}).store_url is None
+    with Agent.connect(
+        str(_sqlite_shop(tmp_path)), settings=settings.with_(schema_cache=False)
+    ) as agent:
+        assert agent.history is not None and agent.history.shared
+        assert agent.saves_verified_to_store
+        answer = agent.sql("SELECT count(*) AS n FROM orders")
+        with pytest.raises(HistoryError) as failure:
+            agent.history.count()
+    shown = [repr(agent.history), str(agent.history.path), agent.history.location]
+    shown += [str(s.detail) for s in answer.trace.steps] + [failure.value.message]
+    assert all("s3cret" not in text for text in shown), shown
+    assert all("bob:***@" in text for text in shown[:3])
+
+
+def test_sqlagent_history_reads_a_shared_store(pg: dbfixtures.Scratch) -> None:
+    from sqlagent.cli import main
+
+    store = HistoryStore(pg.url)
+    answer = make_answer("Which shared question?")
+    store.record(answer, database="db", source="ui")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["history", "--store", pg.url, "list"], out=out, err=err) == 0, err.getvalue()
+    assert "Which shared question?" in out.getvalue()
+    out = io.StringIO()
+    assert main(["history", "--store", pg.url, "show", answer.id[:8]], out=out, err=err) == 0
+    assert answer.id in out.getvalue()

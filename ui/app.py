@@ -8,6 +8,7 @@ sample unless ``SQLAGENT_DB`` names another; the model comes from ``OPENAI_API_K
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -220,6 +221,9 @@ def render_page() -> None:
     with tabs[1]:
         if tabs[1].open:
             knowledge, problem = read_knowledge(view.knowledge_path)
+            if problem is None:  # with the verified examples saved in the store
+                with contextlib.suppress(SqlAgentError):
+                    knowledge = view.agent.knowledge()
             render_schema(schema, knowledge, problem)
     with tabs[2]:
         if tabs[2].open:
