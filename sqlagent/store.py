@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -168,7 +168,7 @@ class Backend(Protocol):
         """The rows of one query."""
         ...
 
-    def write(self) -> Any:
+    def write(self) -> AbstractContextManager[Run]:
         """A context manager giving a ``Run`` inside one transaction, committed on exit."""
         ...
 

@@ -123,6 +123,23 @@ def test_a_store_is_migrated_once_to_the_latest_version(location: str) -> None:
     assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
 
 
+RELEASED_MIGRATIONS = {1: "df0683af2f7fa3ab", 2: "5364a4fea2bc668a"}
+"""Fingerprints of the migrations already released: stores in the field have run them."""
+
+
+def test_migrations_are_append_only() -> None:
+    import hashlib
+
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    for migration in MIGRATIONS:
+        if migration.version in RELEASED_MIGRATIONS:
+            text = "\n".join((*migration.sqlite, "--", *migration.postgresql))
+            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            assert digest == RELEASED_MIGRATIONS[migration.version], (
+                f"migration {migration.version} was changed after its release: add a new one"
+            )
+
+
 def test_an_unsupported_or_malformed_store_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="PostgreSQL or SQLite"):
         HistoryStore("mysql+pymysql://root@127.0.0.1/test")
