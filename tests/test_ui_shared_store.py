@@ -6,8 +6,11 @@ server shares (the database connection, the store) and nothing a session owns.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +171,57 @@ def test_a_store_that_is_down_still_answers_and_says_it_was_not_recorded(
     assert "Nine merchants." in page
     [note] = [line for line in page.splitlines() if "Not recorded in the history" in line]
     assert f"127.0.0.1:{port}" in note and "Connection refused" in note
+
+
+_OTHER_DASHBOARD = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=60)
+at.run()  # the session is open before the example is saved elsewhere
+print("ready", flush=True)
+sys.stdin.readline()
+at.chat_input[0].set_value(sys.argv[2]).run()
+turn = at.session_state["turns"][-1]
+print(json.dumps({"ok": turn.answer.ok, "verified": turn.answer.verified,
+                  "rows": turn.answer.row_count, "sql": turn.answer.sql,
+                  "exceptions": [str(e.value) for e in at.exception]}), flush=True)
+"""
+
+
+def test_a_dashboard_in_another_process_sees_a_saved_example_without_a_restart(
+    shared_store: tuple[dbfixtures.Scratch, Path],
+) -> None:
+    scratch, _ = shared_store
+    other = subprocess.Popen(  # the environment (store, no model) is this test's
+        [
+            sys.executable,
+            "-c",
+            _OTHER_DASHBOARD,
+            str(APP),
+            "list the merchants located in Phoenix?",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert other.stdout is not None and other.stdin is not None
+        assert other.stdout.readline().strip() == "ready"
+        saver = start(ScriptedLLM([PHOENIX_SQL, "Nine merchants."]))
+        saver.chat_input[0].set_value(PHOENIX).run()
+        answer_id = turns(saver)[0].answer.id
+        saver.feedback[0].set_value(1).run()
+        saver.button(key=f"save_{answer_id}").click().run()
+        assert turns(saver)[0].saved
+        other.stdin.write("go\n")
+        other.stdin.flush()
+        result = json.loads(other.stdout.readline())
+    finally:
+        other.kill()
+        other.wait(timeout=10)
+    assert result["exceptions"] == []
+    assert result["ok"] and result["verified"] and result["rows"] == 9
+    assert result["sql"] == turns(saver)[0].answer.sql
+    assert scratch.rows("SELECT count(*) FROM answers WHERE verified = 1") == [(1,)]
