@@ -3,6 +3,7 @@ server; its migrations, old files, concurrent writer processes, crashes and outa
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -435,3 +436,96 @@ def test_sqlagent_history_reads_a_shared_store(pg: dbfixtures.Scratch) -> None:
     out = io.StringIO()
     assert main(["history", "--store", pg.url, "show", answer.id[:8]], out=out, err=err) == 0
     assert answer.id in out.getvalue()
+
+
+class _Proxy:
+    """A TCP proxy to the PostgreSQL server that can be taken down and brought back, to
+    stand for a store server that goes away (its open connections are cut too)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = _closed_port()
+        self._server: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def up(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes the accepting thread (Linux)
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
+            self._server = None
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self._conns.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+def test_answers_go_on_while_the_store_is_down_and_are_recorded_again_after(
+    tmp_path: Path,
+    pg: dbfixtures.Scratch,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import sqlalchemy as sa
+
+    from sqlagent import store as store_module
+
+    monkeypatch.setattr(store_module, "RETRY_SECONDS", 0.5)
+    real = sa.make_url(pg.url)
+    proxy = _Proxy((real.host or "127.0.0.1", real.port or 5432))
+    proxy.up()
+    url = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    settings = Settings(model="scripted", store_url=url, schema_cache=False)
+    caplog.set_level(logging.WARNING, logger="sqlagent.history")
+    try:
+        with Agent.connect(str(_sqlite_shop(tmp_path)), settings=settings) as agent:
+            before = agent.sql("SELECT 1 AS n")
+            proxy.down()  # the server goes away, pooled connections with it
+            during = [agent.sql(f"SELECT {n} AS n") for n in range(2, 5)]
+            proxy.up()
+            time.sleep(0.6)  # past the retry window
+            after = agent.sql("SELECT 5 AS n")
+    finally:
+        proxy.down()
+    assert all(a.ok for a in (before, *during, after))
+    assert [a.rows for a in during] == [((2,),), ((3,),), ((4,),)]
+    assert all(any(s.name == "history" for s in a.trace.steps) for a in during)
+    assert not any(s.name == "history" for s in (*before.trace.steps, *after.trace.steps))
+    stored = {r[0] for r in pg.rows("SELECT id FROM answers")}
+    assert stored == {before.id, after.id}
+    messages = [r.getMessage() for r in caplog.records if r.name == "sqlagent.history"]
+    assert len(messages) == 2, messages  # the failure once, then that it works again
+    assert "not recorded" in messages[0] and "works again" in messages[1]
