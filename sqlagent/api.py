@@ -8,9 +8,10 @@ answer.sql, answer.dataframe, answer.narrative, answer.trace
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -74,18 +75,33 @@ class Agent:
         from .history import HistoryError, HistoryStore
 
         try:
-            return HistoryStore(self.settings.history_path)
+            return HistoryStore(self.settings.store_url or self.settings.history_path)
         except HistoryError:
             return None  # an unwritable data directory must not stop anyone asking questions
 
-    def _record(self, answer: Answer) -> None:
+    def _record(self, answer: Answer) -> Answer:
+        """Record ``answer``; a store that fails is noted in the returned answer's trace."""
         if self.history is None:
-            return
+            return answer
         from .history import HistoryError
 
-        # Losing one history record is better than losing the answer the user is waiting for.
-        with contextlib.suppress(HistoryError):
+        started = time.perf_counter()
+        try:
             self.history.record(answer, database=self.db.display_url, source=self.source)
+        except HistoryError as exc:
+            # Losing one history record is better than losing the answer the user is waiting
+            # for; the store logs the failure (once), the trace says this answer is missing.
+            from .types import Step
+
+            step = Step(
+                "history",
+                time.perf_counter() - started,
+                None,
+                {"error": exc.message, "store": self.history.location},
+            )
+            trace = dataclasses.replace(answer.trace, steps=(*answer.trace.steps, step))
+            return dataclasses.replace(answer, trace=trace)
+        return answer
 
     def feedback(self, answer: Answer | str, rating: int, note: str = "") -> None:
         """Record a rating (+1 thumbs up, -1 thumbs down) for an answer in the history."""
@@ -146,11 +162,52 @@ class Agent:
     def knowledge(self) -> Knowledge:
         """The knowledge file's content (empty without one); re-read when the file changes.
 
-        Raises ``ConfigError`` naming the file and the problem when it is malformed.
+        The verified examples saved in the history store for this database are added (read
+        on every call, so one saved by another process counts at once); a store that cannot
+        be read leaves just the file's. Raises ``ConfigError`` naming the file and the
+        problem when it is malformed.
         """
-        from .knowledge import load_knowledge
+        from .knowledge import load_knowledge, with_verified
 
-        return load_knowledge(self.knowledge_path)
+        knowledge = load_knowledge(self.knowledge_path)
+        if self.history is None:
+            return knowledge
+        from .history import HistoryError
+
+        try:
+            saved = self.history.verified(self.db.display_url)
+        except HistoryError:
+            return knowledge  # logged by the store; the file's examples still work
+        return with_verified(knowledge, saved)
+
+    @property
+    def saves_verified_to_store(self) -> bool:
+        """True when verified examples are saved to a shared store rather than to the
+        knowledge file (``SQLAGENT_STORE`` is set)."""
+        return self.history is not None and self.history.shared
+
+    def save_verified(self, question: str, sql: str) -> str:
+        """Save ``question`` with ``sql`` as a verified example; returns where it went.
+
+        With a shared store every process using it answers the question with this SQL from
+        its next question on; otherwise it is appended to the knowledge file. Raises
+        ``UsageError`` when there is nowhere to save it or the question or SQL is empty.
+        """
+        if self.history is not None and self.history.shared:
+            self.history.add_verified(self.db.display_url, question, sql, source=self.source)
+            return self.history.location
+        path = self.knowledge_path
+        if path is None:
+            from .errors import UsageError
+
+            raise UsageError(
+                "There is no knowledge file for this database to save the example in.",
+                hint="Set SQLAGENT_KNOWLEDGE, or SQLAGENT_STORE for a shared store.",
+            )
+        from .knowledge import add_verified
+
+        add_verified(path, question, sql)
+        return str(path)
 
     def _per_schema(self, name: str, build: Callable[[SchemaInfo], _T]) -> _T:
         """``build(visible schema)``, computed once per database, schema and policy.
@@ -243,9 +300,9 @@ class Agent:
             values=_helpful(self.values),
             profiles=_helpful(self.profiles),
         )
+        answer = self._record(answer)
         if conversation is not None:
             conversation.add(answer)
-        self._record(answer)
         return answer
 
     def sql(
@@ -260,8 +317,7 @@ class Agent:
         answer = run_sql(
             sql, db=self.db, settings=self.settings, question=question, on_event=on_event
         )
-        self._record(answer)
-        return answer
+        return self._record(answer)
 
     def schema(self) -> SchemaInfo:
         """The schema as the model is allowed to see it (the policy's denials removed)."""

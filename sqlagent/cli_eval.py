@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -74,7 +75,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two run folders instead")
 
     h = sub.add_parser("history", help="answers recorded on this machine: list, show, export")
-    h.add_argument("--store", metavar="FILE", help="history file (default: the user data dir)")
+    h.add_argument(
+        "--store",
+        metavar="FILE|URL",
+        help="history file or store URL (default: $SQLAGENT_STORE, else the user data dir)",
+    )
     h.add_argument("--limit", type=int, default=20, metavar="N", help="entries to list")
     h.add_argument("--offset", type=int, default=0, metavar="N", help="entries to skip")
     h.add_argument("--json", action="store_true", help="print JSON")
@@ -239,7 +244,7 @@ def cmd_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .history import HistoryStore
 
     try:
-        store = HistoryStore(args.store) if args.store else HistoryStore()
+        store = HistoryStore(args.store or os.environ.get("SQLAGENT_STORE") or None)
         action = args.history_command or "list"
         if action == "show":
             return _history_show(store, args, out, err)

@@ -6,10 +6,12 @@
     store.list(limit=20)                         # newest first
     store.export_jsonl(open("history.jsonl", "w"))
 
-The store is a SQLite file in WAL mode. Every call opens its own connection and runs one short
-transaction (``BEGIN IMMEDIATE`` for writes, with a busy timeout), so any number of threads and
-processes can write at once, and a process killed mid-write leaves every committed answer
-intact: SQLite rolls an unfinished transaction back when the file is next opened.
+By default the store is a SQLite file in the user's data directory (WAL mode; any number of
+threads and processes can write at once, and a process killed mid-write leaves every committed
+answer intact). ``HistoryStore("postgresql+psycopg://...")`` (``SQLAGENT_STORE``) puts it in a
+shared database instead, so the dashboards and other processes of a team, on any machine,
+share one history, its feedback and the verified examples saved from the dashboard. The
+storage itself (both kinds, and the versioned schema) is ``sqlagent.store``.
 
 Nothing secret is stored: no API key, no schema context text or rows, and a password left in a
 database URL is masked again before it is written.
@@ -20,17 +22,21 @@ from __future__ import annotations
 import builtins
 import datetime as _dt
 import json
+import logging
 import os
 import re
-import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from .errors import SqlAgentError, UsageError
+from .errors import UsageError
+from .store import Backend, StoreError, is_url, open_backend
 from .types import Answer, Trace
+
+_T = TypeVar("_T")
+_log = logging.getLogger("sqlagent.history")
 
 __all__ = [
     "HistoryEntry",
@@ -42,46 +48,8 @@ __all__ = [
     "mask_url",
 ]
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT = 10.0
-"""Seconds a writer waits for another writer's transaction before giving up."""
 LLM_STEPS = ("generate", "repair", "narrate")
 """Trace steps that are one call of the model each."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
-    id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    source TEXT NOT NULL,
-    database TEXT NOT NULL,
-    question TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    sql TEXT,
-    error TEXT,
-    attempts TEXT NOT NULL,
-    context_tokens INTEGER,
-    timings TEXT NOT NULL,
-    duration REAL NOT NULL,
-    llm_calls INTEGER NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    cost_usd REAL,
-    model TEXT NOT NULL,
-    prompt_version TEXT NOT NULL,
-    row_count INTEGER NOT NULL,
-    truncated INTEGER NOT NULL,
-    verified INTEGER NOT NULL,
-    confidence REAL
-);
-CREATE INDEX IF NOT EXISTS answers_by_time ON answers (created_at);
-CREATE TABLE IF NOT EXISTS feedback (
-    answer_id TEXT NOT NULL,
-    rating INTEGER NOT NULL,
-    note TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_by_answer ON feedback (answer_id);
-"""
 
 _COLUMNS = (
     "id, created_at, source, database, question, outcome, sql, error, attempts, "
@@ -89,16 +57,16 @@ _COLUMNS = (
     "cost_usd, model, prompt_version, row_count, truncated, verified, confidence"
 )
 # The latest feedback of each answer rides along with it.
-_SELECT = f"""
-SELECT {", ".join("a." + c.strip() for c in _COLUMNS.split(","))},
-       (SELECT rating FROM feedback f WHERE f.answer_id = a.id ORDER BY f.rowid DESC LIMIT 1),
-       (SELECT note FROM feedback f WHERE f.answer_id = a.id ORDER BY f.rowid DESC LIMIT 1)
+_SELECT = """
+SELECT {columns},
+       (SELECT rating FROM feedback f WHERE f.answer_id = a.id ORDER BY f.{seq} DESC LIMIT 1),
+       (SELECT note FROM feedback f WHERE f.answer_id = a.id ORDER BY f.{seq} DESC LIMIT 1)
 FROM answers a
 """
 
 
-class HistoryError(SqlAgentError):
-    """The history file could not be read or written (locked too long, disk full, corrupt)."""
+HistoryError = StoreError
+"""The history could not be read or written (locked too long, disk full, server down)."""
 
 
 def default_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -237,83 +205,68 @@ def _entry(row: tuple[Any, ...]) -> HistoryEntry:
 
 
 class HistoryStore:
-    """The answers recorded on this machine (see the module docstring).
+    """The answers recorded: a local SQLite file, or a shared database (see the module
+    docstring and ``sqlagent.store``).
 
     >>> store = HistoryStore(tmp_path / "history.sqlite3")  # doctest: +SKIP
+    >>> store = HistoryStore("postgresql+psycopg://sqlagent@db/sqlagent")  # doctest: +SKIP
     >>> store.record(answer, database="duckdb:///shop.duckdb")  # doctest: +SKIP
     >>> store.get(answer.id).sql  # doctest: +SKIP
     'SELECT count(*) FROM orders'
+
+    A file is opened (and migrated) at once; a URL on first use, so a server that is down
+    fails the calls (``HistoryError``, logged once until it works again), not the start.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_path()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connection() as con:
-                mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":  # e.g. a file system without shared memory
-                    con.execute("PRAGMA journal_mode = DELETE")
-                with self._transaction(con):
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            con.execute(statement)
-                    version = con.execute("PRAGMA user_version").fetchone()[0]
-                    if version == 0:
-                        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    elif version > SCHEMA_VERSION:
-                        raise HistoryError(
-                            f"The history file {self.path} was written by a newer sqlagent "
-                            f"(format {version}; this one reads {SCHEMA_VERSION})."
-                        )
-        except (sqlite3.Error, OSError) as exc:
-            raise HistoryError(
-                f"Cannot open the history file {self.path}: {exc}",
-                hint="Set SQLAGENT_HOME to a writable folder, or turn the history off.",
-            ) from None
+        location = path if path is not None else default_path()
+        self.shared = is_url(location)
+        """True for a store named by a URL (a team's): verified examples are saved to it."""
+        self._backend: Backend = open_backend(location if self.shared else Path(location))
+        self.path: Path | str = self._backend.location if self.shared else Path(location)
+        """The file, or the URL with its password masked."""
+        self._failing = False
+        self._state_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"HistoryStore({str(self.path)!r})"
+        return f"HistoryStore({self._backend.location!r})"
 
-    # ------------------------------------------------------------------ connections
+    @property
+    def location(self) -> str:
+        """The file or URL of the store (password masked)."""
+        return self._backend.location
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        # One connection per call: nothing is shared between threads or kept open.
-        con = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-        )
+    # ------------------------------------------------------------------ failures
+
+    def _call(self, work: Callable[[], _T]) -> _T:
+        """``work()``, logging the first failure of a run of failures (not every one)."""
         try:
-            con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            # In WAL mode NORMAL loses no committed transaction when a process dies; only a
-            # power cut can drop the last few, which a history can afford.
-            con.execute("PRAGMA synchronous = NORMAL")
-            yield con
-        finally:
-            con.close()
-
-    @contextmanager
-    def _transaction(self, con: sqlite3.Connection) -> Iterator[None]:
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            con.execute("ROLLBACK")
+            result = work()
+        except StoreError as exc:
+            with self._state_lock:
+                first, self._failing = not self._failing, True
+            if first:
+                _log.warning("%s (answers are not recorded until it works again)", exc.message)
             raise
-        con.execute("COMMIT")
+        if self._failing:
+            with self._state_lock:
+                self._failing = False
+            _log.warning("The history store %s works again.", self.location)
+        return result
 
-    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        try:
-            with self._connection() as con, self._transaction(con):
-                return con.execute(sql, params).rowcount
-        except sqlite3.Error as exc:
-            raise HistoryError(f"Cannot write to the history file {self.path}: {exc}") from None
+    def _write(self, sql: str, params: Mapping[str, Any]) -> None:
+        def work() -> None:
+            with self._backend.write() as run:
+                run(sql, params)
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        try:
-            with self._connection() as con:
-                return con.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise HistoryError(f"Cannot read the history file {self.path}: {exc}") from None
+        self._call(work)
+
+    def _read(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._call(lambda: self._backend.read(sql, params))
+
+    def _select(self, tail: str) -> str:
+        columns = ", ".join("a." + c.strip() for c in _COLUMNS.split(","))
+        return _SELECT.format(columns=columns, seq=self._backend.seq) + tail
 
     # ------------------------------------------------------------------ API
 
@@ -321,7 +274,7 @@ class HistoryStore:
         """Store ``answer`` (recording the same id again replaces it).
 
         ``database`` is the display URL (password masked); ``source`` says who asked: api,
-        cli, ui, http, eval.
+        cli, ui, http, eval, mcp.
         """
         from .evaluation.prices import cost_usd
 
@@ -332,33 +285,36 @@ class HistoryStore:
             for a in answer.attempts
         ]
         timings = {k: round(v, 6) for k, v in trace.timings().items()}
+        values = {
+            "id": answer.id,
+            "created_at": _now(),
+            "source": source,
+            "database": mask_url(database),
+            "question": answer.question,
+            "outcome": answer.kind,
+            "sql": answer.sql,
+            "error": json.dumps(answer.error.to_dict()) if answer.error else None,
+            "attempts": json.dumps(attempts, ensure_ascii=False),
+            "context_tokens": context_tokens(trace),
+            "timings": json.dumps(timings),
+            "duration": round(sum(timings.values()), 6),
+            "llm_calls": llm_call_count(trace),
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cost_usd": cost_usd(trace.model, usage) if trace.model else None,
+            "model": trace.model,
+            "prompt_version": trace.prompt_version,
+            "row_count": answer.row_count,
+            "truncated": int(answer.truncated),
+            "verified": int(answer.verified),
+            "confidence": answer.confidence,
+        }
+        names = [c.strip() for c in _COLUMNS.split(",")]
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id")
         self._write(
-            f"INSERT OR REPLACE INTO answers ({_COLUMNS}) VALUES "
-            f"({', '.join('?' * len(_COLUMNS.split(',')))})",
-            (
-                answer.id,
-                _now(),
-                source,
-                mask_url(database),
-                answer.question,
-                answer.kind,
-                answer.sql,
-                json.dumps(answer.error.to_dict()) if answer.error else None,
-                json.dumps(attempts, ensure_ascii=False),
-                context_tokens(trace),
-                json.dumps(timings),
-                round(sum(timings.values()), 6),
-                llm_call_count(trace),
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                cost_usd(trace.model, usage) if trace.model else None,
-                trace.model,
-                trace.prompt_version,
-                answer.row_count,
-                int(answer.truncated),
-                int(answer.verified),
-                answer.confidence,
-            ),
+            f"INSERT INTO answers ({_COLUMNS}) VALUES ({', '.join(':' + n for n in names)}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}",
+            values,
         )
 
     def feedback(self, answer_id: str, rating: int, note: str = "") -> None:
@@ -369,30 +325,31 @@ class HistoryStore:
         """
         if isinstance(rating, bool) or not isinstance(rating, int) or not -1 <= rating <= 5:
             raise UsageError(f"A rating is a whole number from -1 to 5, not {rating!r}")
-        try:
-            with self._connection() as con, self._transaction(con):
-                known = con.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,))
-                if known.fetchone() is None:
-                    raise UsageError(f"No answer with id {answer_id!r} in the history")
-                con.execute(
-                    "INSERT INTO feedback (answer_id, rating, note, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (answer_id, rating, note, _now()),
-                )
-        except sqlite3.Error as exc:
-            raise HistoryError(f"Cannot write to the history file {self.path}: {exc}") from None
 
-    def list(self, limit: int = 20, offset: int = 0) -> list[HistoryEntry]:
+        def work() -> None:
+            with self._backend.write() as run:
+                if not run("SELECT 1 FROM answers WHERE id = :id", {"id": answer_id}):
+                    raise UsageError(f"No answer with id {answer_id!r} in the history")
+                run(
+                    "INSERT INTO feedback (answer_id, rating, note, created_at) "
+                    "VALUES (:answer_id, :rating, :note, :created_at)",
+                    {"answer_id": answer_id, "rating": rating, "note": note, "created_at": _now()},
+                )
+
+        self._call(work)
+
+    def list(self, limit: int = 20, offset: int = 0) -> builtins.list[HistoryEntry]:
         """Recorded answers, newest first."""
+        seq = self._backend.seq
         rows = self._read(
-            _SELECT + " ORDER BY a.created_at DESC, a.rowid DESC LIMIT ? OFFSET ?",
-            (max(0, limit), max(0, offset)),
+            self._select(f" ORDER BY a.created_at DESC, a.{seq} DESC LIMIT :limit OFFSET :offset"),
+            {"limit": max(0, limit), "offset": max(0, offset)},
         )
         return [_entry(r) for r in rows]
 
     def get(self, answer_id: str) -> HistoryEntry | None:
         """The answer with this id, or None."""
-        rows = self._read(_SELECT + " WHERE a.id = ?", (answer_id,))
+        rows = self._read(self._select(" WHERE a.id = :id"), {"id": answer_id})
         return _entry(rows[0]) if rows else None
 
     def find(self, prefix: str) -> builtins.list[str]:
@@ -401,8 +358,8 @@ class HistoryStore:
             return []
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._read(
-            "SELECT id FROM answers WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 10",
-            (escaped + "%",),
+            "SELECT id FROM answers WHERE id LIKE :p ESCAPE '\\' ORDER BY id LIMIT 10",
+            {"p": escaped + "%"},
         )
         return [r[0] for r in rows]
 
@@ -415,9 +372,11 @@ class HistoryStore:
         written = 0
         batch = 500
         offset = 0
+        seq = self._backend.seq
         while True:
             rows = self._read(
-                _SELECT + " ORDER BY a.created_at, a.rowid LIMIT ? OFFSET ?", (batch, offset)
+                self._select(f" ORDER BY a.created_at, a.{seq} LIMIT :limit OFFSET :offset"),
+                {"limit": batch, "offset": offset},
             )
             for row in rows:
                 out.write(json.dumps(_entry(row).to_dict(), ensure_ascii=False) + "\n")
@@ -425,3 +384,53 @@ class HistoryStore:
             if len(rows) < batch:
                 return written
             offset += batch
+
+    # ------------------------------------------------------------------ verified examples
+
+    def add_verified(self, database: str, question: str, sql: str, *, source: str = "ui") -> bool:
+        """Save a verified question and its SQL for ``database`` (its display URL).
+
+        Every process using this store sees it on its next question. A question already
+        saved for the database (same words, case and punctuation aside) is kept as it was;
+        returns False then.
+        """
+        from .textmatch import fold, words
+
+        question = " ".join((question or "").split())
+        sql = (sql or "").strip()
+        if not question:
+            raise UsageError("A verified example needs a question.")
+        if not sql:
+            raise UsageError("A verified example needs SQL.")
+        params = {
+            "database": mask_url(database),
+            "key": " ".join(words(fold(question))),
+            "question": question,
+            "sql": sql,
+            "source": source,
+            "created_at": _now(),
+        }
+
+        def work() -> bool:
+            with self._backend.write() as run:
+                # RETURNING tells a new row from a kept one on both SQLite and PostgreSQL.
+                return bool(
+                    run(
+                        "INSERT INTO verified_examples "
+                        "(database, question_key, question, sql, source, created_at) "
+                        "VALUES (:database, :key, :question, :sql, :source, :created_at) "
+                        "ON CONFLICT (database, question_key) DO NOTHING RETURNING 1",
+                        params,
+                    )
+                )
+
+        return self._call(work)
+
+    def verified(self, database: str) -> tuple[tuple[str, str], ...]:
+        """The verified ``(question, sql)`` pairs saved for ``database``, oldest first."""
+        rows = self._read(
+            "SELECT question, sql FROM verified_examples WHERE database = :database "
+            "ORDER BY created_at, question_key",
+            {"database": mask_url(database)},
+        )
+        return tuple((str(q), str(s)) for q, s in rows)

@@ -29,7 +29,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -421,6 +421,23 @@ def _definitions(value: Any, source: str) -> Iterator[Definition]:
 def _verified(value: Any, source: str) -> Iterator[VerifiedExample]:
     for question, sql in _items(value, source, "verified", ("question", "sql")):
         yield VerifiedExample(question, sql)
+
+
+def with_verified(knowledge: Knowledge, pairs: Sequence[tuple[str, str]]) -> Knowledge:
+    """``knowledge`` with more verified ``(question, sql)`` pairs (from a store); one asking
+    the same as an example already there (same normalised words) is left out."""
+    if not pairs:
+        return knowledge
+    seen = {_question_key(ex.question) for ex in knowledge.verified}
+    extra = []
+    for question, sql in pairs:
+        key = _question_key(question)
+        if key not in seen:
+            seen.add(key)
+            extra.append(VerifiedExample(question, sql))
+    if not extra:
+        return knowledge
+    return replace(knowledge, verified=(*knowledge.verified, *extra))
 
 
 # --------------------------------------------------------------------------- writing

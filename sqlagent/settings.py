@@ -173,6 +173,9 @@ class Settings:
     """Record every answer's trace in the local history store (``sqlagent history``)."""
     history_path: str | None = None
     """The history database; by default in the user's data directory."""
+    store_url: str | None = None
+    """A shared store for history, feedback and verified examples (a SQLAlchemy URL,
+    PostgreSQL or SQLite); replaces the local history file when set."""
     context_budget: int = 3000
     """Approximate tokens of schema context; a larger schema is pruned to the question."""
     schema_cache: bool = True
@@ -221,6 +224,7 @@ class Settings:
         ``SQLAGENT_MAX_ROWS``, ``SQLAGENT_MAX_REPAIRS``, ``SQLAGENT_STATEMENT_TIMEOUT``,
         ``SQLAGENT_POLICY`` (a policy file), ``SQLAGENT_KNOWLEDGE`` (a knowledge file),
         ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it),
+        ``SQLAGENT_STORE`` (a shared store's SQLAlchemy URL instead of the local file),
         ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``, ``SQLAGENT_PROFILES=off``.
         ``policy_file`` (the command line's ``--policy``) replaces ``SQLAGENT_POLICY``; the
         limits a policy file sets are ceilings for the other variables.
@@ -232,6 +236,7 @@ class Settings:
             base_url=env.get("OPENAI_BASE_URL") or None,
             knowledge_path=env.get("SQLAGENT_KNOWLEDGE") or None,
             history=_switch(env, "SQLAGENT_HISTORY"),
+            store_url=(env.get("SQLAGENT_STORE") or "").strip() or None,
             schema_cache=_switch(env, "SQLAGENT_SCHEMA_CACHE"),
             value_index=_switch(env, "SQLAGENT_VALUE_INDEX"),
             profiles=_switch(env, "SQLAGENT_PROFILES"),

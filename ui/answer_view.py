@@ -109,19 +109,18 @@ def _on_feedback(answer_id: str, key: str, agent: Agent) -> None:
         _flash("Thanks, feedback recorded.", icon)
 
 
-def _on_save_verified(answer_id: str, path: Path) -> None:
-    from sqlagent.knowledge import add_verified
-
+def _on_save_verified(answer_id: str, agent: Agent) -> None:
     turn = state.find_turn(answer_id)
     if turn is None or not turn.answer.sql:
         return
     try:
-        add_verified(path, turn.answer.question, turn.answer.sql)
+        where = agent.save_verified(turn.answer.question, turn.answer.sql)
     except Exception as exc:
         _flash(f"Could not save the example: {exc}", ":material/warning:")
         return
     turn.saved = True
-    _flash(f"Saved as a verified example in {path.name}.", ":material/check_circle:")
+    name = where if agent.saves_verified_to_store else Path(where).name
+    _flash(f"Saved as a verified example in {name}.", ":material/check_circle:")
 
 
 def _on_rerun(answer_id: str, key: str) -> None:
@@ -356,19 +355,24 @@ def render_actions(turn: state.Turn, view: View) -> None:
         if turn.rating == 1 and not answer.verified:
             if turn.saved:
                 st.caption(":material/check_circle: Saved as a verified example")
-            elif view.knowledge_path is None:
+            elif view.knowledge_path is None and not view.agent.saves_verified_to_store:
                 st.caption("Set SQLAGENT_KNOWLEDGE to save verified examples for this database.")
             elif not answer.question:
                 st.caption("Ask it as a question to save it as a verified example.")
             else:
+                where = (
+                    "the shared store"
+                    if view.agent.saves_verified_to_store or view.knowledge_path is None
+                    else view.knowledge_path.name
+                )
                 st.button(
                     "Save as verified example",
                     key=f"save_{answer.id}",
                     icon=":material/bookmark_add:",
-                    help=f"Adds the question and this SQL to {view.knowledge_path.name}; "
+                    help=f"Adds the question and this SQL to {where}; "
                     "the same question is then answered with this SQL.",
                     on_click=_on_save_verified,
-                    args=(answer.id, view.knowledge_path),
+                    args=(answer.id, view.agent),
                 )
 
 

@@ -8,6 +8,7 @@ sample unless ``SQLAGENT_DB`` names another; the model comes from ``OPENAI_API_K
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -67,7 +68,10 @@ def _example_questions(view: View) -> list[str]:
             return _sample_questions()
         except Exception:  # the examples are optional decoration
             return []
-    knowledge, _ = read_knowledge(view.knowledge_path)
+    try:
+        knowledge = view.agent.knowledge()
+    except SqlAgentError:
+        knowledge, _ = read_knowledge(view.knowledge_path)
     return [ex.question for ex in knowledge.verified]
 
 
@@ -133,7 +137,10 @@ def render_ask_tab(view: View) -> None:
     for turn in state.turns():
         render_turn(turn, view)
     if pending is not None:
-        knowledge, _ = read_knowledge(view.knowledge_path)
+        try:  # the file's examples and those saved in the store by any process
+            knowledge = view.agent.knowledge()
+        except SqlAgentError:
+            knowledge, _ = read_knowledge(view.knowledge_path)
         run_request(pending, view, knowledge)
 
 
@@ -214,6 +221,9 @@ def render_page() -> None:
     with tabs[1]:
         if tabs[1].open:
             knowledge, problem = read_knowledge(view.knowledge_path)
+            if problem is None:  # with the verified examples saved in the store
+                with contextlib.suppress(SqlAgentError):
+                    knowledge = view.agent.knowledge()
             render_schema(schema, knowledge, problem)
     with tabs[2]:
         if tabs[2].open:

@@ -25,6 +25,7 @@ STEP_NAMES = {
     "execute": "running",
     "narrate": "narrating",
     "vote": "voting",
+    "history": "recording",
 }
 
 
@@ -218,4 +219,9 @@ def explain(answer: Answer, dialect: str) -> list[str]:
         lines.append(
             f"**Tokens:** {usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion"
         )
+    for step in answer.trace.steps:
+        if step.name == "history" and step.detail.get("error"):
+            lines.append(
+                f"**Not recorded in the history:** {escape_markdown(step.detail['error'])}"
+            )
     return lines

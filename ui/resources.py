@@ -122,7 +122,8 @@ def session_llm(settings: Settings) -> LLM | None:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def open_history(path: str) -> HistoryStore | None:
-    """The answer history at ``path``, opened once per server (None when it cannot be)."""
+    """The answer history at ``path`` (a file, or a shared store's URL), opened once per
+    server (None when it cannot be)."""
     from sqlagent.history import HistoryError, HistoryStore
 
     try:
@@ -137,7 +138,9 @@ def build_agent(db: Database, settings: Settings, llm: LLM | None) -> Agent:
     if settings.history:
         from sqlagent.history import default_path
 
-        history = open_history(str(settings.history_path or default_path()))
+        history = open_history(
+            settings.store_url or str(settings.history_path or default_path())
+        )
     return Agent(db, llm=llm, settings=settings, history=history, source="ui")
 
 
