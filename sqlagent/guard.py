@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -80,6 +82,30 @@ def check(
     'SELECT a FROM t LIMIT 11'
     """
     name = (dialect or schema.dialect).lower()
+    key = (sql, name, id(schema), policy)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] is schema:
+            _CACHE.move_to_end(key)
+            return hit[1]
+    guarded = _check(sql, schema, policy, name)
+    with _CACHE_LOCK:
+        # The schema is held with the result: an id is only unique while its object lives.
+        _CACHE[key] = (schema, guarded)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return guarded
+
+
+_CACHE_SIZE = 512
+_CACHE: OrderedDict[tuple[str, str, int, Policy], tuple[SchemaInfo, GuardedSQL]] = OrderedDict()
+"""Checks passed, by (SQL, dialect, schema object, policy): the guard is a pure function of
+these, and a dashboard re-running a query (or a chart, a download) need not check it again.
+Refusals are not kept: they are cheap, and each carries its own error object."""
+_CACHE_LOCK = threading.Lock()
+
+
+def _check(sql: str, schema: SchemaInfo, policy: Policy, name: str) -> GuardedSQL:
     rules = rules_for(name)
     try:
         _check_size(sql, policy)
@@ -103,9 +129,13 @@ def check(
             raise SQLParseError("The query has too many unresolvable quoted names")
         if rules.case_insensitive_names:
             _spell_as_defined(output, schema)
-        text = _generate(output, name)
-        bounded, added = _bound(output, policy.max_rows)
-        executable = _generate(bounded, name) if added else text
+        if _trailing_limit(output, name):
+            # The tree is not needed after this: generate it in place rather than copy it.
+            text = _generate(output, name, copy=False)
+            executable, added = f"{text} LIMIT {policy.max_rows + 1}", True
+        else:
+            text = _generate(output, name)
+            executable, added = _bounded_text(output, text, policy.max_rows, name)
     except GuardError as err:
         err.sql = sql
         raise
@@ -1294,6 +1324,28 @@ def _bound(tree: exp.Expr, max_rows: int) -> tuple[exp.Expr, bool]:
     return bounded, True
 
 
+_TRAILING_LIMIT = frozenset({"duckdb", "postgres", "sqlite", "mysql", "mariadb"})
+"""Dialects where ``LIMIT n`` written last bounds a query without LIMIT or OFFSET: the same
+text sqlglot generates for the bounded tree, without generating it a second time."""
+
+
+def _trailing_limit(tree: exp.Expr, dialect: str) -> bool:
+    """True when ``LIMIT n`` appended to the generated text bounds ``tree``."""
+    return (
+        dialect in _TRAILING_LIMIT
+        and isinstance(tree, (exp.Select, exp.SetOperation))
+        and not any(tree.args.get(k) for k in ("limit", "offset", "fetch"))
+    )
+
+
+def _bounded_text(tree: exp.Expr, text: str, max_rows: int, dialect: str) -> tuple[str, bool]:
+    """The statement to run, bounded to ``max_rows + 1`` rows, and whether a bound was added."""
+    if _trailing_limit(tree, dialect):
+        return f"{text} LIMIT {max_rows + 1}", True
+    bounded, added = _bound(tree, max_rows)
+    return (_generate(bounded, dialect) if added else text), added
+
+
 def _wrapped(tree: exp.Expr, n: int) -> exp.Expr:
     inner = tree.copy()
     sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("_bounded")))
@@ -1310,9 +1362,11 @@ def _int_literal(node: exp.Expr | None) -> int | None:
     return None
 
 
-def _generate(tree: exp.Expr, dialect: str) -> str:
+def _generate(tree: exp.Expr, dialect: str, *, copy: bool = True) -> str:
     try:
-        return tree.sql(dialect=dialect, comments=False, unsupported_level=ErrorLevel.RAISE)
+        return Dialect.get_or_raise(dialect).generate(
+            tree, copy=copy, comments=False, unsupported_level=ErrorLevel.RAISE
+        )
     except SqlglotError as exc:
         raise SQLParseError(
             f"The query cannot be reproduced faithfully in {dialect}: {exc}"
