@@ -20,14 +20,14 @@ import sys
 import time
 from pathlib import Path
 
+from sqlagent.context.knowledge import default_knowledge_path, load_knowledge
+from sqlagent.context.profile import profile_schema
+from sqlagent.context.valueindex import ValueIndex
 from sqlagent.db import connect
-from sqlagent.knowledge import default_knowledge_path, load_knowledge
 from sqlagent.pipeline import ask
-from sqlagent.profile import profile_schema
 from sqlagent.sample import ensure_sample_database, sample_questions
 from sqlagent.settings import Settings
 from sqlagent.testing import ScriptedLLM
-from sqlagent.valueindex import ValueIndex
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """The guard's function allow-lists: how big each is, and where the named lists come from.
 
 The guard lets a function through only when it is on the allow-list of the statement's
-dialect (``sqlagent/guard_functions.py``): a reviewed set of sqlglot's typed function classes
+dialect (``sqlagent/guard/functions.py``): a reviewed set of sqlglot's typed function classes
 (the same for every dialect) plus, per dialect, the names sqlglot leaves untyped
-(``sqlagent/guard_data/<dialect>.txt``). This script prints, per dialect, how many distinct
+(``sqlagent/guard/data/<dialect>.txt``). This script prints, per dialect, how many distinct
 functions are allowed, and with ``--regenerate`` rebuilds the named lists from the engines'
 own catalogs, keeping only functions the engine declares deterministic or stable and dropping
 everything on the review exclusions below (server and session introspection, statistics,
@@ -26,9 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlagent import guard_functions, guard_rules  # noqa: E402
+from sqlagent.guard import functions as guard_functions  # noqa: E402
+from sqlagent.guard import rules as guard_rules  # noqa: E402
 
-DATA = REPO / "sqlagent" / "guard_data"
+DATA = REPO / "sqlagent" / "guard" / "data"
 
 # Names matching these are never proposed: they describe the server, the session or the
 # catalog, take locks, touch sequences, statistics, files or the log, or sleep.

@@ -34,7 +34,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from sqlagent import Agent
-from sqlagent.mcp_server import build_server
+from sqlagent.mcp.server import build_server
 from sqlagent.sample import ensure_sample_database
 from sqlagent.testing import FakeOpenAIServer
 

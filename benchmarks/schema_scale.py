@@ -37,14 +37,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sqlagent.context import build_context  # noqa: E402
-from sqlagent.db import connect  # noqa: E402
-from sqlagent.schema_cache import (  # noqa: E402
+from sqlagent.context.schema_cache import (  # noqa: E402
     SchemaCache,
     connection_key,
     schema_fingerprint,
     with_schema_cache,
 )
-from sqlagent.valueindex import ValueIndex  # noqa: E402
+from sqlagent.context.valueindex import ValueIndex  # noqa: E402
+from sqlagent.db import connect  # noqa: E402
 
 NOUNS = re.findall(
     r"\w+",

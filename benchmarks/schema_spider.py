@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sqlagent.context import build_context, estimate_tokens  # noqa: E402
+from sqlagent.context.valueindex import ValueIndex, ValueMatch, is_text_column  # noqa: E402
 from sqlagent.types import ColumnInfo, ForeignKey, SchemaInfo, TableInfo  # noqa: E402
-from sqlagent.valueindex import ValueIndex, ValueMatch, is_text_column  # noqa: E402
 
 
 def spider_dir() -> Path:

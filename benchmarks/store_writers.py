@@ -33,7 +33,7 @@ POSTGRES_ADMIN = os.environ.get(
 
 WRITER = """
 import json, sys, time
-from sqlagent.history import HistoryStore
+from sqlagent.store.history import HistoryStore
 from sqlagent.types import Answer, Attempt, ErrorInfo, Step, Trace, Usage
 store = HistoryStore(sys.argv[1])
 count, name = int(sys.argv[2]), sys.argv[3]
@@ -86,7 +86,7 @@ def file_store() -> Iterator[str]:
 
 def run(location: str, writers: int, answers: int, *, kill_after: int | None) -> dict[str, float]:
     """One run; ``kill_after``: SIGKILL writer 0 once it has reported that many answers."""
-    from sqlagent.history import HistoryStore
+    from sqlagent.store.history import HistoryStore
 
     HistoryStore(location).count()  # create and migrate before the writers start
     procs = [

@@ -21,15 +21,15 @@ from .errors import ConfigError
 from .settings import LLM_HELP, Settings
 
 if TYPE_CHECKING:
+    from .context.knowledge import Knowledge
+    from .context.profile import TableProfile
+    from .context.valueindex import ValueIndex
     from .conversation import Conversation
     from .db.base import Database
-    from .history import HistoryStore
-    from .knowledge import Knowledge
-    from .llm import LLM
+    from .llm.client import LLM
     from .pipeline import EventHandler
-    from .profile import TableProfile
+    from .store.history import HistoryStore
     from .types import Answer, Context, SchemaInfo
-    from .valueindex import ValueIndex
 
 __all__ = ["LLM_HELP", "Agent"]
 
@@ -72,7 +72,7 @@ class Agent:
     def _open_history(self) -> HistoryStore | None:
         if not self.settings.history:
             return None
-        from .history import HistoryError, HistoryStore
+        from .store.history import HistoryError, HistoryStore
 
         try:
             return HistoryStore(self.settings.store_url or self.settings.history_path)
@@ -83,7 +83,7 @@ class Agent:
         """Record ``answer``; a store that fails is noted in the returned answer's trace."""
         if self.history is None:
             return answer
-        from .history import HistoryError
+        from .store.history import HistoryError
 
         started = time.perf_counter()
         try:
@@ -133,7 +133,7 @@ class Agent:
         settings = settings or Settings.from_env()
         db: Database = connect_db(target)
         if settings.schema_cache:
-            from .schema_cache import with_schema_cache
+            from .context.schema_cache import with_schema_cache
 
             db = with_schema_cache(db)
         return cls(db, llm=llm, settings=settings, source=source)
@@ -144,7 +144,7 @@ class Agent:
         if self._llm is None:
             if not self.settings.llm_configured:
                 raise ConfigError("No language model is configured.", hint=LLM_HELP)
-            from .llm import OpenAILLM
+            from .llm.client import OpenAILLM
 
             self._llm = OpenAILLM.from_settings(self.settings)
         return self._llm
@@ -155,7 +155,7 @@ class Agent:
         database file (it may not exist yet), else None."""
         if self.settings.knowledge_path:
             return Path(self.settings.knowledge_path).expanduser()
-        from .knowledge import default_knowledge_path
+        from .context.knowledge import default_knowledge_path
 
         return default_knowledge_path(self.db.path)
 
@@ -167,12 +167,12 @@ class Agent:
         be read leaves just the file's. Raises ``ConfigError`` naming the file and the
         problem when it is malformed.
         """
-        from .knowledge import load_knowledge, with_verified
+        from .context.knowledge import load_knowledge, with_verified
 
         knowledge = load_knowledge(self.knowledge_path)
         if self.history is None:
             return knowledge
-        from .history import HistoryError
+        from .store.history import HistoryError
 
         try:
             saved = self.history.verified(self.db.display_url)
@@ -204,7 +204,7 @@ class Agent:
                 "There is no knowledge file for this database to save the example in.",
                 hint="Set SQLAGENT_KNOWLEDGE, or SQLAGENT_STORE for a shared store.",
             )
-        from .knowledge import add_verified
+        from .context.knowledge import add_verified
 
         add_verified(path, question, sql)
         return str(path)
@@ -235,7 +235,7 @@ class Agent:
         within ``settings.value_index_seconds``), or None when switched off."""
         if not self.settings.value_index:
             return None
-        from .valueindex import ValueIndex
+        from .context.valueindex import ValueIndex
 
         return self._per_schema(
             "values",
@@ -253,7 +253,7 @@ class Agent:
         switched off. Their ranges appear in the context ("range 2025-01-01 .. 2025-12-31")."""
         if not self.settings.profiles:
             return None
-        from .profile import profile_schema
+        from .context.profile import profile_schema
 
         return self._per_schema(
             "profiles",

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import prompts
+from .answer.summarize import plain_narrative, result_summary
 from .context import build_context
 from .db.base import bound_bytes, execute_within, timeout_message
 from .errors import (
@@ -34,10 +34,10 @@ from .errors import (
     UsageError,
 )
 from .guard import check, visible_schema
-from .outcome import Refusal, SQLReply, parse_reply
-from .redact import scrub_values
+from .guard.redact import scrub_values
+from .llm import prompts
+from .llm.outcome import Refusal, SQLReply, parse_reply
 from .settings import LLM_HELP, Policy
-from .summarize import plain_narrative, result_summary
 from .types import (
     Answer,
     Attempt,
@@ -53,13 +53,13 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    from .context.knowledge import Knowledge
+    from .context.profile import TableProfile
+    from .context.valueindex import ValueIndex
     from .conversation import Conversation
     from .db.base import Database
-    from .knowledge import Knowledge
-    from .llm import LLM
-    from .profile import TableProfile
+    from .llm.client import LLM
     from .settings import Settings
-    from .valueindex import ValueIndex
 
 DIALECT_NAMES = {
     "duckdb": "DuckDB",

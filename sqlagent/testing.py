@@ -4,7 +4,7 @@
 local OpenAI-compatible HTTP server, so that the real ``openai`` client (retries, streaming,
 timeouts) can be tested without a network::
 
-    from sqlagent.llm import OpenAILLM
+    from sqlagent.llm.client import OpenAILLM
     from sqlagent.testing import FakeOpenAIServer, FakeReply
 
     with FakeOpenAIServer(["SELECT 1", FakeReply(status=500), "SELECT 2"]) as server:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from sqlagent import Agent
+from sqlagent.context.schema_cache import CachedSchemaDatabase
 from sqlagent.db import connect
 from sqlagent.errors import ConfigError, ConnectionFailed
-from sqlagent.schema_cache import CachedSchemaDatabase
 from sqlagent.settings import Policy, Settings
 from sqlagent.testing import ScriptedLLM
 

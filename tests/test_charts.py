@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sqlagent.charts import (
+from sqlagent.answer.charts import (
     ChartSpec,
     applicable_kinds,
     choose_chart,

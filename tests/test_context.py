@@ -16,10 +16,10 @@ from sqlagent.context import (
     render_schema,
     render_table,
 )
-from sqlagent.knowledge import Knowledge, load_knowledge, parse_knowledge
-from sqlagent.profile import ColumnProfile, TableProfile
+from sqlagent.context.knowledge import Knowledge, load_knowledge, parse_knowledge
+from sqlagent.context.profile import ColumnProfile, TableProfile
+from sqlagent.context.valueindex import ValueIndex
 from sqlagent.types import ColumnInfo, ForeignKey, SchemaInfo, TableInfo
-from sqlagent.valueindex import ValueIndex
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,7 @@ import dbfixtures
 import duckdb
 import pytest
 
-from sqlagent.db import connect
-from sqlagent.schema_cache import (
+from sqlagent.context.schema_cache import (
     CachedSchemaDatabase,
     SchemaCache,
     connection_key,
@@ -21,6 +20,7 @@ from sqlagent.schema_cache import (
     schema_to_dict,
     with_schema_cache,
 )
+from sqlagent.db import connect
 
 
 def make_duckdb(path: Path, *statements: str) -> None:

@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 
 from sqlagent.context import build_context, estimate_tokens
-from sqlagent.valueindex import ValueIndex
+from sqlagent.context.valueindex import ValueIndex
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sqlagent.cli_eval import add_parsers
-from sqlagent.history import HistoryStore
+from sqlagent.cli.eval import add_parsers
+from sqlagent.store.history import HistoryStore
 from sqlagent.types import Answer, Attempt, ErrorInfo, Step, Trace, Usage
 
 
@@ -208,7 +208,7 @@ def test_history_empty_store_uses_sqlagent_home(
 
 def test_importing_the_commands_loads_no_heavy_module() -> None:
     code = (
-        "import sys, sqlagent.cli_eval, sqlagent.history; "
+        "import sys, sqlagent.cli.eval, sqlagent.store.history; "
         "print([m for m in ('duckdb', 'sqlglot', 'sqlalchemy', 'openai', 'pandas', 'yaml') "
         "if m in sys.modules])"
     )

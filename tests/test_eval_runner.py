@@ -115,7 +115,7 @@ def test_golden_set_run_scores_every_turn_and_writes_the_run(golden: Path, tmp_p
     files = {p.name for p in out.iterdir()}
     assert {"results.jsonl", "meta.json", "summary.json", "report.md", "report.html"} <= files
     meta = json.loads((out / "meta.json").read_text())
-    from sqlagent import prompts
+    from sqlagent.llm import prompts
 
     assert meta["prompt_version"] == prompts.version()
     assert meta["model"] == "gpt-4.1-mini"

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sqlagent.export import file_stem, to_csv_bytes, to_parquet_bytes, unique_names
+from sqlagent.answer.export import file_stem, to_csv_bytes, to_parquet_bytes, unique_names
 
 
 def read_csv(data: bytes) -> list[list[str]]:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from sqlagent.errors import NoSQLInReply
-from sqlagent.extract import extract_sql, strip_reasoning
+from sqlagent.llm.extract import extract_sql, strip_reasoning
 
 FOUND = [
     # --- fenced blocks, with the tags models use

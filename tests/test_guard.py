@@ -18,7 +18,7 @@ from guard_corpus import GuardCase, cards_schema, load_cases, spider_queries, sp
 
 from sqlagent import errors
 from sqlagent.guard import check, visible_schema
-from sqlagent.guard_rules import DIALECT_DENIED_FUNCTIONS, rules_for
+from sqlagent.guard.rules import DIALECT_DENIED_FUNCTIONS, rules_for
 from sqlagent.settings import Policy
 from sqlagent.types import ColumnInfo, ForeignKey, SchemaInfo, TableInfo
 

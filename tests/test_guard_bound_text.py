@@ -13,6 +13,8 @@ import sqlglot
 from guard_corpus import CORPUS_DIR, cards_schema, load_cases, spider_dir, spider_queries
 
 from sqlagent import guard
+from sqlagent.errors import PolicyViolation
+from sqlagent.guard import bound
 from sqlagent.settings import Policy
 
 ALLOWED = [c for c in load_cases(CORPUS_DIR) if c.expect == "allow"]
@@ -20,9 +22,9 @@ ALLOWED = [c for c in load_cases(CORPUS_DIR) if c.expect == "allow"]
 
 def _same_both_ways(sql: str, dialect: str, max_rows: int = 50) -> None:
     tree = sqlglot.parse_one(sql, read=dialect)
-    fast, added = guard._bounded_text(tree, sql, max_rows, dialect)
-    slow_tree, slow_added = guard._bound(tree, max_rows)
-    slow = guard._generate(slow_tree, dialect) if slow_added else sql
+    fast, added = bound._bounded_text(tree, sql, max_rows, dialect)
+    slow_tree, slow_added = bound._bound(tree, max_rows)
+    slow = bound._generate(slow_tree, dialect) if slow_added else sql
     assert (fast, added) == (slow, slow_added)
 
 
@@ -61,5 +63,5 @@ def test_a_check_is_cached_per_schema_and_policy() -> None:
     fresh = cards_schema("duckdb")
     assert guard.check("SELECT name FROM customers", schema=fresh, policy=Policy()) is not first
     denied = Policy(denied_columns=("customers.name",))
-    with pytest.raises(guard.PolicyViolation):
+    with pytest.raises(PolicyViolation):
         guard.check("SELECT name FROM customers", schema=schema, policy=denied)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from sqlagent import errors
 from sqlagent.guard import check
-from sqlagent.guard_rules import rules_for
+from sqlagent.guard.rules import rules_for
 from sqlagent.settings import Policy
 
 TABLES = {

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sqlagent.errors import UsageError
-from sqlagent.history import HistoryStore, default_path, mask_url
+from sqlagent.store.history import HistoryStore, default_path, mask_url
 from sqlagent.types import Answer, Attempt, ErrorInfo, Step, Trace, Usage
 
 
@@ -198,7 +198,7 @@ def test_eight_threads_writing_at_once_lose_nothing(store: HistoryStore) -> None
 
 _WRITER = """
 import sys
-from sqlagent.history import HistoryStore
+from sqlagent.store.history import HistoryStore
 from sqlagent.types import Answer, Attempt, Step, Trace, Usage
 store = HistoryStore(sys.argv[1])
 n = 0

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sqlagent.errors import ConfigError, UsageError
-from sqlagent.knowledge import (
+from sqlagent.context.knowledge import (
     Knowledge,
     VerifiedExample,
     add_verified,
@@ -17,6 +16,7 @@ from sqlagent.knowledge import (
     load_knowledge,
     parse_knowledge,
 )
+from sqlagent.errors import ConfigError, UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data" / "cards.knowledge.yaml"

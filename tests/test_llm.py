@@ -16,7 +16,7 @@ from sqlagent.errors import (
     LLMUnavailable,
     ScriptExhausted,
 )
-from sqlagent.llm import LLM, OpenAILLM
+from sqlagent.llm.client import LLM, OpenAILLM
 from sqlagent.settings import Settings
 from sqlagent.testing import FakeOpenAIServer, FakeReply, ScriptedLLM
 from sqlagent.types import Completion, Usage
@@ -249,7 +249,7 @@ def test_an_explicit_client_is_used() -> None:
 
 
 def test_importing_the_module_does_not_import_openai() -> None:
-    code = "import sys, sqlagent.llm, sqlagent.extract; print('openai' in sys.modules)"
+    code = "import sys, sqlagent.llm.client, sqlagent.llm.extract; print('openai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

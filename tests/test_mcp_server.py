@@ -618,7 +618,7 @@ def test_concurrent_burst_of_clients(shop: Path, model) -> None:
 
 def test_the_sdk_is_imported_only_by_the_mcp_command() -> None:
     code = (
-        "import sys, sqlagent, sqlagent.cli, sqlagent.cli_mcp\n"
+        "import sys, sqlagent, sqlagent.cli, sqlagent.cli.mcp\n"
         "sqlagent.cli.build_parser()\n"
         "assert not any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules), 'mcp imported'\n"
     )
@@ -627,7 +627,7 @@ def test_the_sdk_is_imported_only_by_the_mcp_command() -> None:
 
 
 def test_scrubber_removes_denied_names_but_not_visible_ones() -> None:
-    from sqlagent.mcp_server import Scrubber
+    from sqlagent.mcp.server import Scrubber
     from sqlagent.types import ColumnInfo, SchemaInfo, TableInfo
 
     def table(name: str, *columns: str) -> TableInfo:

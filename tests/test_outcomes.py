@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sqlagent.errors import NoSQLInReply
-from sqlagent.outcome import Refusal, SQLReply, parse_reply
+from sqlagent.llm.outcome import Refusal, SQLReply, parse_reply
 from sqlagent.pipeline import ask
 from sqlagent.settings import Settings
 from sqlagent.testing import ScriptedLLM

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from sqlagent import prompts
 from sqlagent.conversation import Conversation
 from sqlagent.errors import LLMUnavailable, UsageError
+from sqlagent.llm import prompts
 from sqlagent.pipeline import Event, ask, run_sql
 from sqlagent.sample import sample_questions
 from sqlagent.settings import Policy, Settings

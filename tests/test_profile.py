@@ -12,8 +12,7 @@ import duckdb
 import pytest
 import sqlglot
 
-from sqlagent.db import connect
-from sqlagent.profile import (
+from sqlagent.context.profile import (
     ColumnProfile,
     _aggregate_sql,
     _top_sql,
@@ -21,6 +20,7 @@ from sqlagent.profile import (
     profile_schema,
     profile_table,
 )
+from sqlagent.db import connect
 from sqlagent.types import ColumnInfo, TableInfo
 
 

@@ -24,9 +24,9 @@ from test_history import make_answer
 
 from sqlagent.api import Agent
 from sqlagent.errors import ConfigError, UsageError
-from sqlagent.history import HistoryError, HistoryStore
 from sqlagent.settings import Settings
-from sqlagent.store import LATEST, MIGRATIONS
+from sqlagent.store.backends import LATEST, MIGRATIONS
+from sqlagent.store.history import HistoryError, HistoryStore
 from sqlagent.testing import ScriptedLLM
 from sqlagent.types import Answer
 
@@ -222,7 +222,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path, pg: dbfixtures.
 
 def test_processes_starting_together_migrate_a_new_store_once(pg: dbfixtures.Scratch) -> None:
     code = (
-        "import sys; from sqlagent.history import HistoryStore; "
+        "import sys; from sqlagent.store.history import HistoryStore; "
         "print(HistoryStore(sys.argv[1]).count())"
     )
     procs = [
@@ -240,7 +240,7 @@ def test_processes_starting_together_migrate_a_new_store_once(pg: dbfixtures.Scr
 
 _WRITER = """
 import sys
-from sqlagent.history import HistoryStore
+from sqlagent.store.history import HistoryStore
 from sqlagent.types import Answer, Attempt, Step, Trace, Usage
 store = HistoryStore(sys.argv[1])
 count = int(sys.argv[2])
@@ -501,7 +501,7 @@ def test_answers_go_on_while_the_store_is_down_and_are_recorded_again_after(
 ) -> None:
     import sqlalchemy as sa
 
-    from sqlagent import store as store_module
+    from sqlagent.store import backends as store_module
 
     monkeypatch.setattr(store_module, "RETRY_SECONDS", 0.5)
     real = sa.make_url(pg.url)

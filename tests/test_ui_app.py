@@ -13,7 +13,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from sqlagent.errors import LLMUnavailable
-from sqlagent.history import HistoryStore
+from sqlagent.store.history import HistoryStore
 from sqlagent.testing import ScriptedLLM
 
 REPO = Path(__file__).resolve().parents[1]

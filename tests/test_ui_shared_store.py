@@ -20,7 +20,7 @@ import dbfixtures
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sqlagent.history import HistoryStore
+from sqlagent.store.history import HistoryStore
 from sqlagent.testing import ScriptedLLM
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,9 +12,9 @@ from pathlib import Path
 import dbfixtures
 import pytest
 
+from sqlagent.context.valueindex import ValueIndex, ValueMatch, distinct_values_sql, is_text_column
 from sqlagent.db import connect
 from sqlagent.types import ColumnInfo, SchemaInfo, TableInfo
-from sqlagent.valueindex import ValueIndex, ValueMatch, distinct_values_sql, is_text_column
 
 VALUES = [
     ("merchants", "city", "Phoenix"),

@@ -8,9 +8,9 @@ from typing import Any, cast
 
 import streamlit as st
 
+from sqlagent.answer.charts import ChartKind, applicable_kinds, choose_chart, vega_lite_spec
+from sqlagent.answer.export import file_stem, to_csv_bytes, to_parquet_bytes
 from sqlagent.api import Agent
-from sqlagent.charts import ChartKind, applicable_kinds, choose_chart, vega_lite_spec
-from sqlagent.export import file_stem, to_csv_bytes, to_parquet_bytes
 from sqlagent.types import Answer, Attempt, ErrorInfo
 
 from . import state

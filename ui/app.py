@@ -23,8 +23,8 @@ import streamlit as st  # noqa: E402
 
 from sqlagent.api import LLM_HELP  # noqa: E402
 from sqlagent.errors import SqlAgentError  # noqa: E402
-from sqlagent.history import mask_url  # noqa: E402
 from sqlagent.pipeline import dialect_name  # noqa: E402
+from sqlagent.store.history import mask_url  # noqa: E402
 from sqlagent.types import SchemaInfo  # noqa: E402
 from ui import sidebar, state  # noqa: E402
 from ui.answer_view import View, render_error, render_turn, show_flashes  # noqa: E402

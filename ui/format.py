@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from sqlagent.charts import column_roles
-from sqlagent.export import unique_names
+from sqlagent.answer.charts import column_roles
+from sqlagent.answer.export import unique_names
 from sqlagent.types import Answer, to_json_value
 
 STEP_NAMES = {

@@ -25,8 +25,8 @@ from sqlagent.settings import Settings
 
 if TYPE_CHECKING:
     from sqlagent.db.base import Database
-    from sqlagent.history import HistoryStore
-    from sqlagent.llm import LLM
+    from sqlagent.llm.client import LLM
+    from sqlagent.store.history import HistoryStore
 
 ENV_DB = "SQLAGENT_DB"
 LLM_STATE_KEY = "sqlagent_llm"
@@ -113,7 +113,7 @@ def session_llm(settings: Settings) -> LLM | None:
     cached = st.session_state.get(_LLM_CACHE_KEY)
     if cached is not None and cached[0] == key:
         return cached[1]
-    from sqlagent.llm import OpenAILLM
+    from sqlagent.llm.client import OpenAILLM
 
     llm = OpenAILLM.from_settings(settings)
     st.session_state[_LLM_CACHE_KEY] = (key, llm)
@@ -124,7 +124,7 @@ def session_llm(settings: Settings) -> LLM | None:
 def open_history(path: str) -> HistoryStore | None:
     """The answer history at ``path`` (a file, or a shared store's URL), opened once per
     server (None when it cannot be)."""
-    from sqlagent.history import HistoryError, HistoryStore
+    from sqlagent.store.history import HistoryError, HistoryStore
 
     try:
         return HistoryStore(path)
@@ -136,7 +136,7 @@ def build_agent(db: Database, settings: Settings, llm: LLM | None) -> Agent:
     """An agent over the shared database with the session's model (cheap: no I/O)."""
     history = None
     if settings.history:
-        from sqlagent.history import default_path
+        from sqlagent.store.history import default_path
 
         history = open_history(
             settings.store_url or str(settings.history_path or default_path())
@@ -146,7 +146,7 @@ def build_agent(db: Database, settings: Settings, llm: LLM | None) -> Agent:
 
 def knowledge_file(agent: Agent, target: str) -> Path | None:
     """Where this database's knowledge file is (it may not exist yet), or None."""
-    from sqlagent.knowledge import default_knowledge_path
+    from sqlagent.context.knowledge import default_knowledge_path
 
     explicit = getattr(agent, "knowledge_path", None) or agent.settings.knowledge_path
     if explicit:

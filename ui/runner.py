@@ -7,8 +7,8 @@ from collections.abc import Callable
 import streamlit as st
 
 from sqlagent.api import LLM_HELP
+from sqlagent.context.knowledge import Knowledge
 from sqlagent.errors import SqlAgentError
-from sqlagent.knowledge import Knowledge
 from sqlagent.pipeline import EventHandler
 from sqlagent.types import Answer, ErrorInfo
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from sqlagent.knowledge import Knowledge, TableNote, load_knowledge
+from sqlagent.context.knowledge import Knowledge, TableNote, load_knowledge
 from sqlagent.types import SchemaInfo, TableInfo
 
 from . import state

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from .. import prompts
 from ..errors import LLMError
+from ..llm import prompts
 from ..testing import fake_token_count
 from ..types import Completion, Message, Usage
 
@@ -24,7 +24,7 @@ NARRATION = "Here is the result of the query."
 
 
 class OracleLLM:
-    """A model (``sqlagent.llm.LLM``) answering each known question with its gold SQL.
+    """A model (``sqlagent.llm.client.LLM``) answering each known question with its gold SQL.
 
     The generation prompt ends with ``Question: <question>``; the oracle finds which known
     question it ends with (the longest, should one end another) and replies with that SQL in a

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .. import prompts
 from ..errors import SqlAgentError, UsageError
-from ..history import context_tokens, llm_call_count, mask_url
+from ..llm import prompts
+from ..store.history import context_tokens, llm_call_count, mask_url
 from .datasets import Dataset, EvalItem, Turn
 from .exec_match import GoldFailed, Rules, Verdict, exec_match, match_expected
 from .metrics import Summary, summarize
@@ -35,7 +35,7 @@ from .rundir import SUMMARY, RunDir
 
 if TYPE_CHECKING:
     from ..db.base import Database
-    from ..llm import LLM
+    from ..llm.client import LLM
     from ..settings import Settings
     from ..types import Answer
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .errors import ConfigError, UsageError
+from ..errors import ConfigError, UsageError
 from .textmatch import char_ngrams, fold, stem, within_one_edit, words, wordset
 
 KNOWLEDGE_SUFFIX = ".knowledge.yaml"

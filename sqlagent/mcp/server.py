@@ -25,12 +25,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from .errors import ConfigError, SqlAgentError, UsageError
-from .settings import LLM_HELP
+from ..errors import ConfigError, SqlAgentError, UsageError
+from ..settings import LLM_HELP
 
 if TYPE_CHECKING:
-    from .api import Agent
-    from .types import Answer, SchemaInfo
+    from ..api import Agent
+    from ..types import Answer, SchemaInfo
 
 __all__ = [
     "DEFAULT_ROWS",
@@ -225,7 +225,7 @@ class Tools:
         return ToolError(self._scrub(message) or message)
 
     def _result(self, answer: Answer, max_rows: int) -> AskResult:
-        from .types import to_json_value
+        from ..types import to_json_value
 
         scrub = self._current_scrubber()
         error = None
@@ -357,7 +357,7 @@ class Tools:
         """The questions of the knowledge file that a person checked, with their SQL. ask
         answers these (and questions that say the same) with that SQL, without a model.
         Examples whose SQL the policy would refuse are left out."""
-        from .guard import check
+        from ..guard import check
 
         try:
             knowledge = self.agent.knowledge()
@@ -420,7 +420,7 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_wo
 
 def build_server(agent: Agent) -> MCPServer:
     """An MCP server whose tools answer from ``agent`` (its database, model and policy)."""
-    from . import __version__
+    from .. import __version__
 
     tools = Tools(agent)
     server = _Server(

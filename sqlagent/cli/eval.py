@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .cli import seconds
-from .errors import ConfigError, ConnectionFailed, SqlAgentError, UsageError
+from ..errors import ConfigError, ConnectionFailed, SqlAgentError, UsageError
+from . import seconds
 
 if TYPE_CHECKING:
-    from .history import HistoryEntry, HistoryStore
-    from .settings import Settings
+    from ..settings import Settings
+    from ..store.history import HistoryEntry, HistoryStore
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -108,7 +108,7 @@ def _fail(exc: SqlAgentError, err: TextIO) -> int:
 
 
 def _eval_settings(args: argparse.Namespace) -> Settings:
-    from .settings import Settings
+    from ..settings import Settings
 
     settings = Settings.from_env()
     changes: dict[str, Any] = {}
@@ -161,7 +161,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _compare(args: argparse.Namespace, out: TextIO) -> int:
-    from .evaluation.compare import compare_runs, format_comparison
+    from ..evaluation.compare import compare_runs, format_comparison
 
     out.write(format_comparison(compare_runs(args.compare[0], args.compare[1])) + "\n")
     return EXIT_OK
@@ -170,15 +170,15 @@ def _compare(args: argparse.Namespace, out: TextIO) -> int:
 def _sample_database() -> str:
     """The bundled sample database (built on first use): a golden set's default, as every
     other command's ``--db`` defaults to it."""
-    from .sample import ensure_sample_database
+    from ..sample import ensure_sample_database
 
     return str(ensure_sample_database())
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .evaluation.datasets import load_dataset
-    from .evaluation.report import format_terminal
-    from .evaluation.runner import for_engine, oracle_for, run_eval
+    from ..evaluation.datasets import load_dataset
+    from ..evaluation.report import format_terminal
+    from ..evaluation.runner import for_engine, oracle_for, run_eval
 
     if not args.dataset:
         raise UsageError("Name the evaluation set (or use --compare A B).")
@@ -213,7 +213,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     if result.skipped:
         err.write(f"(resumed: {result.skipped} items were already done)\n")
-    from .evaluation.rundir import RunDir
+    from ..evaluation.rundir import RunDir
 
     out.write(format_terminal(result.summary, RunDir(out_dir).read_meta()) + "\n")
     out.write(f"\nrun folder: {out_dir} (results.jsonl, report.md, report.html)\n")
@@ -225,8 +225,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _model_factory(settings: Settings) -> tuple[Callable[[Any], Any], str]:
-    from .api import LLM_HELP
-    from .llm import OpenAILLM
+    from ..api import LLM_HELP
+    from ..llm.client import OpenAILLM
 
     if not settings.llm_configured:
         raise ConfigError(
@@ -241,7 +241,7 @@ def _model_factory(settings: Settings) -> tuple[Callable[[Any], Any], str]:
 
 def cmd_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``sqlagent history [list | show ID | export]``."""
-    from .history import HistoryStore
+    from ..store.history import HistoryStore
 
     try:
         store = HistoryStore(args.store or os.environ.get("SQLAGENT_STORE") or None)
@@ -266,7 +266,7 @@ def _history_list(store: HistoryStore, args: argparse.Namespace, out: TextIO) ->
     if not entries:
         out.write(f"No answers recorded yet in {store.path}.\n")
         return EXIT_OK
-    from .cli import format_table
+    from . import format_table
 
     rows = [
         (

@@ -17,12 +17,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import ConfigError, ConnectionFailed, SqlAgentError, UsageError
+from ..errors import ConfigError, ConnectionFailed, SqlAgentError, UsageError
 
 if TYPE_CHECKING:
-    from .api import Agent
-    from .settings import Settings
-    from .types import Answer
+    from ..api import Agent
+    from ..settings import Settings
+    from ..types import Answer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -94,10 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--question", help="show the context that would be sent for this question")
 
-    from .cli_eval import add_parsers
+    from .eval import add_parsers
 
     COMMANDS.update(add_parsers(sub))
-    from .cli_mcp import add_parsers as add_mcp_parser
+    from .mcp import add_parsers as add_mcp_parser
 
     COMMANDS.update(add_mcp_parser(sub))
 
@@ -109,13 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return f"sqlagent {__version__}"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from .settings import Settings
+    from ..settings import Settings
 
     settings = Settings.from_env(policy_file=getattr(args, "policy", None))
     if getattr(args, "max_rows", None) is not None and args.max_rows < 1:
@@ -145,7 +145,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _agent(args: argparse.Namespace, settings: Settings) -> Agent:
-    from .api import Agent
+    from ..api import Agent
 
     return Agent.connect(args.db, settings=settings, source="cli")
 
@@ -155,7 +155,7 @@ def _agent(args: argparse.Namespace, settings: Settings) -> Agent:
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int = 50) -> str:
     """A plain-text table of at most ``limit`` rows, numbers right-aligned."""
-    from .types import to_json_value
+    from ..types import to_json_value
 
     def cell(v: Any) -> str:
         j = to_json_value(v)
@@ -224,7 +224,7 @@ def _emit_json(payload: dict[str, Any], out: TextIO) -> None:
 
 def _error_payload(question: str, exc: SqlAgentError, sql: str | None = None) -> dict[str, Any]:
     """The JSON of a failure before any answer: the same shape as an answer's."""
-    from .types import Answer
+    from ..types import Answer
 
     return Answer(question=question, sql=exc.sql or sql, error=exc.info()).to_dict()
 
@@ -303,12 +303,12 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
-    from .db.targets import parse_target
+    from ..db.targets import parse_target
 
     # Mistakes are reported here, with exit code 2, not later on the page.
     _settings(args)  # the policy file, --max-rows, --timeout
     if args.db:
-        from .db import connect
+        from ..db import connect
 
         parse_target(args.db)
         connect(args.db).close()  # a wrong URL, driver, password or host
@@ -350,7 +350,7 @@ def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """A conversation in the terminal: follow-ups edit the previous query."""
-    from .conversation import Conversation
+    from ..conversation import Conversation
 
     settings = _settings(args)
     with _agent(args, settings) as agent:
@@ -361,7 +361,7 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "previous answer. Commands: :sql to show the last SQL, :reset, :quit.\n"
         )
         if not settings.llm_configured:
-            from .settings import LLM_HELP
+            from ..settings import LLM_HELP
 
             err.write(
                 "No language model is configured: only the verified questions of the "

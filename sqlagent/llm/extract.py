@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import NoSQLInReply
+from ..errors import NoSQLInReply
 
 __all__ = ["extract_sql", "strip_reasoning"]
 

@@ -1,6 +1,6 @@
 """Result downloads: CSV and Parquet bytes from columns and rows, values normalised alike.
 
-    from sqlagent.export import to_csv_bytes, to_parquet_bytes
+    from sqlagent.answer.export import to_csv_bytes, to_parquet_bytes
     data = to_csv_bytes(answer.columns, answer.rows)      # UTF-8, header row first
 
 Both formats see the same values: dates and timestamps keep their meaning (ISO text in CSV,
@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from .types import to_json_value
+from ..types import to_json_value
 
 __all__ = ["file_stem", "to_csv_bytes", "to_parquet_bytes", "unique_names"]
 

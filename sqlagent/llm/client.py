@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
-from .errors import ConfigError, LLMError, LLMTimeout, LLMUnavailable
-from .types import Completion, Message, Usage
+from ..errors import ConfigError, LLMError, LLMTimeout, LLMUnavailable
+from ..types import Completion, Message, Usage
 
 if TYPE_CHECKING:
     import openai
 
-    from .settings import Settings
+    from ..settings import Settings
 
 __all__ = ["LLM", "OpenAILLM"]
 

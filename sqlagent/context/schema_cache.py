@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..types import ColumnInfo, ForeignKey, QueryResult, SchemaInfo, TableInfo
 from .gcpause import gc_paused
-from .types import ColumnInfo, ForeignKey, QueryResult, SchemaInfo, TableInfo
 
 if TYPE_CHECKING:
-    from .db.base import Database
+    from ..db.base import Database
 
 CACHE_VERSION = 2
 """Bumped when the file layout or ``SchemaInfo`` changes; older files are ignored."""

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlglot import exp
 
-    from .db.base import Database
-    from .types import ColumnInfo, SchemaInfo, TableInfo
+    from ..db.base import Database
+    from ..types import ColumnInfo, SchemaInfo, TableInfo
 
 SAMPLE_ROWS = 100_000
 """Rows read of a table known (or suspected) to hold more than ``FULL_SCAN_ROWS``."""

@@ -3,7 +3,7 @@
 The chart is never written by the model: it follows from the columns and rows alone, so the
 same result always gets the same chart::
 
-    from sqlagent.charts import choose_chart, vega_lite_spec
+    from sqlagent.answer.charts import choose_chart, vega_lite_spec
     chart = choose_chart(answer.columns, answer.rows)    # None: the table says it best
     if chart is not None:
         spec = vega_lite_spec(chart, answer.columns, answer.rows)
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..types import to_json_value
 from .export import unique_names
-from .types import to_json_value
 
 __all__ = [
     "CHART_KINDS",

@@ -23,8 +23,8 @@ from .gcpause import gc_paused
 from .textmatch import STOPWORDS, NearWords, ident_words, stem, words
 
 if TYPE_CHECKING:
+    from ..types import SchemaInfo, TableInfo
     from .knowledge import Knowledge
-    from .types import SchemaInfo, TableInfo
     from .valueindex import ValueMatch
 
 # How much a question word counts, by where it occurs in a table's document.

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from .errors import ConfigError, UsageError
+from ..errors import ConfigError, UsageError
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -28,7 +28,7 @@ MIN_TOKEN_CHARS = 16
 
 def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     """Add ``mcp`` to ``sub``; returns ``{command: handler}``."""
-    from .cli import _add_common, seconds
+    from . import _add_common, seconds
 
     p = sub.add_parser(
         "mcp",
@@ -48,10 +48,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
 
 
 def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .cli import _agent, _settings
+    from . import _agent, _settings
 
     try:
-        from . import mcp_server
+        from ..mcp import server as mcp_server
     except ImportError as exc:
         raise ConfigError(
             f"The MCP server needs the mcp package ({exc}).",

@@ -7,7 +7,7 @@
         run("INSERT INTO feedback (...) VALUES (:answer_id, ...)", {"answer_id": ...})
 
 A backend runs short transactions with named parameters (``:name``) and nothing else; the
-queries themselves live in ``sqlagent.history``. Two implementations share that protocol:
+queries themselves live in ``sqlagent.store.history``. Two implementations share that protocol:
 
 - ``SqliteFileBackend``, the default local file, on the standard library's ``sqlite3`` (WAL
   mode, ``BEGIN IMMEDIATE``, a busy timeout), so a command-line start pays for no driver;
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ConfigError, SqlAgentError
+from ..errors import ConfigError, SqlAgentError
 
 __all__ = [
     "MIGRATIONS",
@@ -58,6 +59,19 @@ RETRY_SECONDS = 5.0
 Params = Mapping[str, Any]
 Run = Callable[[str, Params], list[tuple[Any, ...]]]
 """Runs one statement inside a write transaction; returns its rows (empty for a write)."""
+
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@")
+
+
+def mask_url(text: str) -> str:
+    """Replace a password in a URL by ``***``.
+
+    >>> mask_url("postgresql://bob:s3cret@db:5432/shop")
+    'postgresql://bob:***@db:5432/shop'
+    """
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***@", text)
 
 
 class StoreError(SqlAgentError):
@@ -327,8 +341,6 @@ class SqlAlchemyBackend:
             import sqlalchemy as sa
         except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
             raise ConfigError("A store URL needs SQLAlchemy installed.") from None
-        from .history import mask_url
-
         try:
             parsed = sa.make_url(url)
         except Exception:
@@ -503,8 +515,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    from .history import mask_url
-
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
     return mask_url(text[0] if text else type(orig).__name__)

@@ -26,8 +26,8 @@ from .gcpause import gc_paused
 from .textmatch import MIN_NEAR_LENGTH, STOPWORDS, NearWords, fold, stem
 
 if TYPE_CHECKING:
-    from .db.base import Database
-    from .types import ColumnInfo, SchemaInfo, TableInfo
+    from ..db.base import Database
+    from ..types import ColumnInfo, SchemaInfo, TableInfo
 
 MAX_VALUE_LENGTH = 100
 """Longer values are free text (descriptions, comments), not values a question names."""
@@ -63,7 +63,7 @@ class ValueMatch:
 
     def note(self) -> str:
         """The line shown to the model: ``column merchants.city contains 'Phoenix'``."""
-        from .context import quote_value
+        from .render import quote_value
 
         return f"column {self.table}.{self.column} contains {quote_value(self.value)}"
 

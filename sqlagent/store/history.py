@@ -11,7 +11,7 @@ threads and processes can write at once, and a process killed mid-write leaves e
 answer intact). ``HistoryStore("postgresql+psycopg://...")`` (``SQLAGENT_STORE``) puts it in a
 shared database instead, so the dashboards and other processes of a team, on any machine,
 share one history, its feedback and the verified examples saved from the dashboard. The
-storage itself (both kinds, and the versioned schema) is ``sqlagent.store``.
+storage itself (both kinds, and the versioned schema) is ``sqlagent.store.backends``.
 
 Nothing secret is stored: no API key, no schema context text or rows, and a password left in a
 database URL is masked again before it is written.
@@ -24,16 +24,15 @@ import datetime as _dt
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from .errors import UsageError
-from .store import Backend, StoreError, is_url, open_backend
-from .types import Answer, Trace
+from ..errors import UsageError
+from ..types import Answer, Trace
+from .backends import Backend, StoreError, is_url, mask_url, open_backend
 
 _T = TypeVar("_T")
 _log = logging.getLogger("sqlagent.history")
@@ -77,18 +76,6 @@ def default_path(environ: Mapping[str, str] | None = None) -> Path:
         return Path(env["SQLAGENT_HOME"]).expanduser() / "history.sqlite3"
     base = env.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
     return Path(base).expanduser() / "sqlagent" / "history.sqlite3"
-
-
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@")
-
-
-def mask_url(text: str) -> str:
-    """Replace a password in a URL by ``***``.
-
-    >>> mask_url("postgresql://bob:s3cret@db:5432/shop")
-    'postgresql://bob:***@db:5432/shop'
-    """
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***@", text)
 
 
 def context_tokens(trace: Trace) -> int | None:
@@ -206,7 +193,7 @@ def _entry(row: tuple[Any, ...]) -> HistoryEntry:
 
 class HistoryStore:
     """The answers recorded: a local SQLite file, or a shared database (see the module
-    docstring and ``sqlagent.store``).
+    docstring and ``sqlagent.store.backends``).
 
     >>> store = HistoryStore(tmp_path / "history.sqlite3")  # doctest: +SKIP
     >>> store = HistoryStore("postgresql+psycopg://sqlagent@db/sqlagent")  # doctest: +SKIP
@@ -276,7 +263,7 @@ class HistoryStore:
         ``database`` is the display URL (password masked); ``source`` says who asked: api,
         cli, ui, http, eval, mcp.
         """
-        from .evaluation.prices import cost_usd
+        from ..evaluation.prices import cost_usd
 
         trace = answer.trace
         usage = trace.usage
@@ -394,7 +381,7 @@ class HistoryStore:
         saved for the database (same words, case and punctuation aside) is kept as it was;
         returns False then.
         """
-        from .textmatch import fold, words
+        from ..context.textmatch import fold, words
 
         question = " ".join((question or "").split())
         sql = (sql or "").strip()

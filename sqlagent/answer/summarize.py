@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .types import QueryResult
+from ..types import QueryResult
 
 _CELL_CHARS = 60
 

@@ -1,11 +1,11 @@
 """Which functions a checked statement may call: allow-lists per dialect, as data.
 
 A function is let through only when it is known to compute from its arguments and read
-nothing else: a sqlglot typed function class on the reviewed list (``guard_data/classes.txt``,
+nothing else: a sqlglot typed function class on the reviewed list (``data/classes.txt``,
 the same in every dialect), or, for the calls sqlglot leaves untyped, a name on the dialect's
-reviewed list (``guard_data/<dialect>.txt``). Dialects without a list of their own get the
+reviewed list (``data/<dialect>.txt``). Dialects without a list of their own get the
 names that every reviewed engine agrees on. Server and session details
-(``guard_data/server_info.txt``) pass only when a policy sets ``allow_server_info``.
+(``data/server_info.txt``) pass only when a policy sets ``allow_server_info``.
 Anything else is refused with a message naming it; a policy's ``allowed_functions`` adds
 names for one deployment.
 
@@ -52,7 +52,7 @@ class AllowListSize:
 
 
 def _lines(name: str) -> list[str]:
-    text = resources.files("sqlagent.guard_data").joinpath(name).read_text(encoding="utf-8")
+    text = resources.files("sqlagent.guard.data").joinpath(name).read_text(encoding="utf-8")
     return [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]
 
 

@@ -12,8 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..types import Clarification
 from .extract import extract_sql, strip_reasoning
-from .types import Clarification
 
 __all__ = ["Refusal", "SQLReply", "parse_reply"]
 

@@ -1,0 +1,1 @@
+"""sqlagent as a Model Context Protocol server, for AI agents (``server``)."""
