@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import NoSQLInReply
 
-__all__ = ["extract_sql", "strip_reasoning"]
+__all__ = ["Extracted", "extract", "extract_sql", "strip_reasoning"]
 
 # --------------------------------------------------------------------------- reasoning
 
@@ -160,6 +160,87 @@ def _plausible_select(sql: str) -> bool:
     return bool(re.search(r"[(*'\"0-9=+,]", sql)) or len(sql.split()) <= 4
 
 
+# --------------------------------------------------------------------------- intended SQL
+
+# The statements a model means to write when it misspells the first keyword ("SELCT").
+_FUZZY_STARTERS = ("select", "with")
+_FUZZY_CLAUSES = ("from", "where", "group", "order", "join", "having", "limit")
+
+
+def _near(word: str, target: str) -> bool:
+    """True when ``word`` is ``target`` with one typo (a letter wrong, missing, extra or two
+    letters swapped)."""
+    a, b = word.lower(), target
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1 or len(b) < 4:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and (a[diff[1]] == b[diff[0]])
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _intended_sql(sql: str, *, in_block: bool) -> bool:
+    """True when ``sql`` is plainly meant as a query even though it may not be well formed.
+
+    A misspelled first keyword counts when another clause keyword (or a near miss of one)
+    follows; in prose both must be in capitals, as models write SQL keywords. Inside a code
+    block, a statement starting with SELECT is a query whatever follows it.
+    """
+    body = sql.lstrip("( \t\n")
+    words = re.findall(r"[A-Za-z_]+", body[:2000])
+    if not words:
+        return False
+    first = words[0]
+    if in_block and first.lower() in ("select", "with") and not _INTRO_LINE.search(body):
+        return True
+    if not any(_near(first, k) for k in _FUZZY_STARTERS):
+        return False
+    if not in_block and not first.isupper():
+        return False
+    return any(
+        (in_block or w.isupper()) and any(_near(w, k) for k in _FUZZY_CLAUSES) for w in words[1:]
+    )
+
+
+def _usable(sql: str, *, in_block: bool) -> bool:
+    return _looks_like_sql(sql) or _intended_sql(sql, in_block=in_block)
+
+
+# --------------------------------------------------------------------------- tool calls
+
+# Chat templates that make a model "call a tool" even when no tool was offered: Hermes/Qwen
+# <tool_call> tags, Mistral's [TOOL_CALLS] prefix, Llama 3.1's <|python_tag|>, DeepSeek's
+# tool-call tokens. Their JSON payload is left in place for the JSON step to read.
+_TOOL_MARKUP = re.compile(
+    r"</?tool_call>|\[TOOL_CALLS\]|<\|python_tag\|>|<\|eom_id\|>|<\|eot_id\|>"
+    r"|<｜tool▁[a-z▁]+｜>(?:function<｜tool▁sep｜>[^\n]*)?|<\|im_end\|>",
+    re.I,
+)
+# Qwen3-Coder's XML calls: <function=run_sql><parameter=query>SELECT ...</parameter>.
+_XML_PARAMETER = re.compile(
+    r"<parameter=(?:sql|query|sql_query|statement)>\s*(.*?)\s*(?:</parameter>|\Z)", re.S | re.I
+)
+# SQLCoder-style prompts end in [SQL] and the model closes with [/SQL].
+# The reply may also start inside the block (the prompt opened it) and only close it.
+_BRACKET_SQL = re.compile(r"(?:\[SQL\]|\A(?=(?:(?!\[SQL\]).)*\[/SQL\]))(.*?)(?:\[/SQL\]|\Z)", re.S)
+
+
+def _unwrap_tool_markup(text: str) -> str:
+    text = _TOOL_MARKUP.sub("\n", text)
+    # A JSON list of calls ([{"name": ...}]) is read call by call.
+    return re.sub(r"(?m)^[ \t]*\[[ \t]*(?=\{)", "", text)
+
+
 # --------------------------------------------------------------------------- fences
 
 
@@ -227,7 +308,7 @@ def _blank_out(text: str, fences: list[_Fence]) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-_SQL_KEYS = ("sql", "query", "sql_query", "sqlquery", "statement")
+_SQL_KEYS = ("sql", "query", "sql_query", "sqlquery", "sql_statement", "statement")
 _REASON_KEYS = ("reason", "explanation", "error", "message", "answer", "note")
 
 
@@ -274,6 +355,12 @@ def _find_sql_key(obj: dict[str, Any], depth: int = 0) -> _JsonFind | None:
             return _JsonFind(value if isinstance(value, str) else None, reason)
     if depth < 3:
         for value in obj.values():
+            if isinstance(value, str) and value.lstrip().startswith("{"):
+                # OpenAI tool calls carry their arguments as a JSON string.
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    continue
             if isinstance(value, dict):
                 found = _find_sql_key(value, depth + 1)
                 if found is not None:
@@ -454,24 +541,60 @@ _XML_SQL = re.compile(r"<sql>(.*?)</sql>", re.S | re.I)
 # --------------------------------------------------------------------------- extract_sql
 
 
+@dataclass(frozen=True)
+class Extracted:
+    """The statement found in a reply, where it was found, and whether its block was closed.
+
+    ``closed`` is False when the statement ran to the end of the reply without a closing
+    fence, tag or semicolon: in a reply that was cut off, such a statement may be incomplete.
+    """
+
+    sql: str
+    source: str
+    """fence (a block tagged as SQL), tag (<sql>, [SQL], a tool parameter), json, block
+    (an untagged block), prose."""
+    closed: bool = True
+
+
 def extract_sql(text: str) -> str:
     """The SQL statement in a model's reply, without its trailing semicolon.
 
     Raises ``NoSQLInReply`` when the reply holds no statement (a refusal or an explanation).
-    Several statements in one block are all returned, for the guard to refuse.
+    Several statements in one block are all returned, for the guard to refuse. A statement
+    that is plainly meant as the answer is returned even when it is malformed (a misspelled
+    keyword, a missing comma): the guard's parse error is what gets it repaired.
 
     >>> extract_sql("Here you go:\\n```sql\\nSELECT count(*) FROM cards;\\n```")
     'SELECT count(*) FROM cards'
     """
-    reply = strip_reasoning(text)
+    return extract(text).sql
+
+
+def extract(text: str) -> Extracted:
+    """Like ``extract_sql``, with where the statement was found (see ``Extracted``)."""
+    reply = _unwrap_tool_markup(strip_reasoning(text))
     fences = _fences(reply)
 
-    # 1. A block tagged as SQL. When there are several, the last one wins: models that
+    # 1. A block tagged as SQL: whatever it holds is the model's query (a malformed one is
+    #    repaired, not ignored). When there are several, the last one wins: models that
     #    correct themselves ("Wait, the join is wrong. Corrected: ...") or show a sample
     #    before the answer put the answer last.
-    tagged = [_tidy(f.body) for f in fences if f.is_sql]
-    tagged += [_tidy(m.group(1)) for m in _XML_SQL.finditer(reply)]
-    tagged = [sql for sql in tagged if sql and _KEYWORD_ANYWHERE.search(sql)]
+    tagged = [
+        Extracted(_tidy(f.body), "fence", f.end < len(reply) or reply.endswith("```"))
+        for f in fences
+        if f.is_sql
+    ]
+    tagged += [Extracted(_tidy(m.group(1)), "tag") for m in _XML_SQL.finditer(reply)]
+    tagged += [
+        Extracted(_tidy(m.group(1)), "tag", "[/SQL]" in m.group(0))
+        for m in _BRACKET_SQL.finditer(_blank_out(reply, fences))
+        if _usable(_tidy(m.group(1)), in_block=True)
+    ]
+    tagged += [
+        Extracted(_tidy(m.group(1)), "tag", "</parameter>" in m.group(0))
+        for m in _XML_PARAMETER.finditer(reply)
+    ]
+    tagged = [t for t in tagged if t.sql]
     if tagged:
         return tagged[-1]
 
@@ -481,21 +604,56 @@ def extract_sql(text: str) -> str:
     if found is not None:
         sql = _tidy(_unfence(found.sql or ""))
         if sql:
-            return sql
+            return Extracted(sql, "json")
         raise _no_sql(text, reply, found.reason)
 
     # 3. An untagged (or oddly tagged) block that reads as SQL; the last, as in step 1.
-    untagged = [_tidy(f.body) for f in fences if not f.is_json]
-    untagged = [sql for sql in untagged if _looks_like_sql(sql)]
+    untagged = [
+        Extracted(_tidy(f.body), "block", f.end < len(reply) or reply.endswith("```"))
+        for f in fences
+        if not f.is_json
+    ]
+    untagged = [u for u in untagged if _usable(u.sql, in_block=True)]
     if untagged:
         return untagged[-1]
 
     # 4. A statement in the prose itself: in `inline code`, or bare.
     prose = _blank_out(reply, fences)
-    in_prose = _inline_sql(prose) or _bare_sql(prose)
-    if in_prose:
-        return in_prose
+    inline = _inline_sql(prose)
+    if inline:
+        return Extracted(inline, "prose")
+    bare = _bare_sql(prose)
+    misspelled = _misspelled_sql(prose)
+    if misspelled and (not bare or prose.find(misspelled) < prose.find(bare)):
+        bare = misspelled  # "SELCT a FROM t": not the FROM-first statement inside it
+    if bare:
+        return Extracted(bare, "prose", _ends_closed(prose, bare))
     raise _no_sql(text, reply)
+
+
+def _ends_closed(prose: str, sql: str) -> bool:
+    """True when something follows the statement (a semicolon, more prose)."""
+    at = prose.find(sql)
+    return at >= 0 and bool(prose[at + len(sql) :].strip())
+
+
+_LINE_START_WORD = re.compile(r"(?m)^[ \t]*(?:[^\n:：]{0,30}[:：][ \t]*)?(\(*[A-Za-z]{3,8})\b")
+
+
+def _misspelled_sql(prose: str) -> str | None:
+    """A statement at the start of a line whose first keyword is misspelled (SELCT ...)."""
+    tries = 0
+    for m in _LINE_START_WORD.finditer(prose):
+        word = m.group(1).lstrip("(")
+        if not (word.isupper() and any(_near(word, k) for k in _FUZZY_STARTERS)):
+            continue
+        found = _tidy(_statements_at(prose, m.start(1)))
+        if _intended_sql(found, in_block=False):
+            return found
+        tries += 1
+        if tries >= _MAX_TRIES:  # each try reads to the end of the reply: bound the work
+            return None
+    return None
 
 
 def _unfence(sql: str) -> str:

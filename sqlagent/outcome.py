@@ -15,7 +15,34 @@ from dataclasses import dataclass
 from .extract import extract_sql, strip_reasoning
 from .types import Clarification
 
-__all__ = ["Refusal", "SQLReply", "parse_reply"]
+__all__ = ["REPLY_SCHEMA", "Refusal", "SQLReply", "parse_reply"]
+
+REPLY_SCHEMA: dict[str, object] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "sql_reply",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "sql": {"type": ["string", "null"]},
+                "clarification": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "question": {"type": "string"},
+                        "options": {"type": "array", "items": {"type": "string"}},
+                    },
+                    "required": ["question", "options"],
+                    "additionalProperties": False,
+                },
+                "refusal": {"type": ["string", "null"]},
+            },
+            "required": ["sql", "clarification", "refusal"],
+            "additionalProperties": False,
+        },
+    },
+}
+"""The ``response_format`` asked for when structured output is on: one of the three."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +83,11 @@ def _json_outcome(text: str) -> Clarification | Refusal | None:
     lowered = {str(k).lower(): v for k, v in data.items()}
     for key in ("clarify", "clarification", "clarifying_question"):
         question = lowered.get(key)
+        options = lowered.get("options") or []
+        if isinstance(question, dict):  # {"question": ..., "options": [...]}
+            options = question.get("options") or []
+            question = question.get("question")
         if isinstance(question, str) and question.strip():
-            options = lowered.get("options") or []
             return Clarification(
                 question.strip(),
                 tuple(str(o).strip() for o in options if str(o).strip())
