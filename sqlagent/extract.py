@@ -405,7 +405,7 @@ def _is_prose_line(line: str) -> bool:
         return True  # markdown bullets, headings, emphasis, quotes
     if _CJK.match(s) and (re.search(r"[，。：！？；]", s) or len(s) > 12):
         return True
-    if re.match(r"[A-Za-z][\w ]{0,30}:(?!:)\s", s):
+    if re.match(r"[A-Za-z][\w ]{0,30}:(?!:)(?:\s|\Z)", s):
         first = s.split()[0].rstrip(":").lower()
         return first not in _CLAUSE_WORDS  # "Explanation: ...", "SQLResult: ..."
     words = re.findall(r"[A-Za-z']+", s)
