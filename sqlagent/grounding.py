@@ -62,7 +62,7 @@ _HEDGES = (
 )
 _SCALE_WORDS = "|".join(sorted((re.escape(k) for k in _SCALES), key=len, reverse=True))
 _NUMBER = re.compile(
-    r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?<![0-9A-Za-z_.,])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     rf"(?:\s?(?P<pct>%|percent\b|per cent\b)|\s?(?P<scale>{_SCALE_WORDS})(?![A-Za-z]))?"
     r"(?P<ord>st|nd|rd|th)?",
     re.I,
