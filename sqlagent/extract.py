@@ -227,8 +227,11 @@ _TOOL_MARKUP = re.compile(
     re.I,
 )
 # Qwen3-Coder's XML calls: <function=run_sql><parameter=query>SELECT ...</parameter>.
+# Anthropic-style calls spell it <parameter name="query">.
 _XML_PARAMETER = re.compile(
-    r"<parameter=(?:sql|query|sql_query|statement)>\s*(.*?)\s*(?:</parameter>|\Z)", re.S | re.I
+    r"<parameter(?:=|\s+name=[\"']?)(?:sql|query|sql_query|statement)[\"']?>\s*(.*?)\s*"
+    r"(?:</parameter>|\Z)",
+    re.S | re.I,
 )
 # SQLCoder-style prompts end in [SQL] and the model closes with [/SQL].
 # The reply may also start inside the block (the prompt opened it) and only close it.
@@ -236,6 +239,15 @@ _BRACKET_SQL = re.compile(r"(?:\[SQL\]|\A(?=(?:(?!\[SQL\]).)*\[/SQL\]))(.*?)(?:\
 
 
 def _unwrap_tool_markup(text: str) -> str:
+    stripped = text.strip()
+    if len(stripped) > 1 and stripped[0] == stripped[-1] == '"':
+        try:  # the whole reply is one JSON string: "SELECT ...\nFROM ..."
+            decoded = _DECODER.decode(stripped)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, str):
+            text = decoded
+    text = _WRAPPERS.sub("\n", text)
     text = _TOOL_MARKUP.sub("\n", text)
     # A JSON list of calls ([{"name": ...}]) is read call by call.
     return re.sub(r"(?m)^[ \t]*\[[ \t]*(?=\{)", "", text)
@@ -297,6 +309,38 @@ def _fences(text: str) -> list[_Fence]:
         pos = end
 
 
+# Prose before a block that offers it as an option, not as the answer ("Alternatively, ...",
+# "If you also want ..."), unless it also says the block corrects the one before.
+_ALTERNATIVE = re.compile(
+    r"\b(?:alternatively|alternative|another (?:way|option|approach)|you (?:could|can|might) "
+    r"also|if you (?:also |instead |only )?(?:want|need|prefer|wish)|optionally|variant|"
+    r"or, if|or if you|for comparison)\b|或者|另一种",
+    re.I,
+)
+_CORRECTION = re.compile(
+    r"\b(?:wait|correct(?:ed|ion)?|fix(?:ed)?|actually|mistake|wrong|revised|updated|"
+    r"better|instead|final|oops|my apologies)\b|修正|更正|正确",
+    re.I,
+)
+
+
+def _answer_fences(text: str, fences: list[_Fence]) -> list[_Fence]:
+    """``fences`` without those offered as alternatives to an earlier one.
+
+    The answer is the last block, as models correct themselves last, except a block that the
+    prose before it presents as an optional variant of the answer already given.
+    """
+    kept: list[_Fence] = []
+    previous_end = 0
+    for fence in fences:
+        before = text[previous_end : fence.start]
+        offered = _ALTERNATIVE.search(before) and not _CORRECTION.search(before)
+        if not (kept and offered):
+            kept.append(fence)
+        previous_end = fence.end
+    return kept
+
+
 def _blank_out(text: str, fences: list[_Fence]) -> str:
     """``text`` with fenced blocks replaced by blank lines (positions of prose are kept)."""
     out = text
@@ -324,8 +368,12 @@ class _JsonFind:
 _JSON_START = re.compile(r"(?:^|[:：]|```(?:json)?)[ \t]*(?=\{)", re.M | re.I)
 
 
+# Models write JSON with raw newlines inside strings and trailing commas; both are read.
+_DECODER = json.JSONDecoder(strict=False)
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+
+
 def _json_objects(text: str, limit: int = 100) -> Iterator[dict[str, Any]]:
-    decoder = json.JSONDecoder()
     pos = 0
     for _ in range(limit):
         m = _JSON_START.search(text, pos)
@@ -333,10 +381,14 @@ def _json_objects(text: str, limit: int = 100) -> Iterator[dict[str, Any]]:
             return
         start = m.end()
         try:
-            value, end = decoder.raw_decode(text, start)
+            value, end = _DECODER.raw_decode(text, start)
         except ValueError:
-            pos = start + 1
-            continue
+            try:
+                value, _ = _DECODER.raw_decode(_TRAILING_COMMA.sub(r"\1", text[start:]))
+            except ValueError:
+                pos = start + 1
+                continue
+            end = start + 1
         if isinstance(value, dict):
             yield value
         pos = end
@@ -361,10 +413,12 @@ def _find_sql_key(obj: dict[str, Any], depth: int = 0) -> _JsonFind | None:
                     value = json.loads(value)
                 except ValueError:
                     continue
-            if isinstance(value, dict):
-                found = _find_sql_key(value, depth + 1)
-                if found is not None:
-                    return found
+            items = value if isinstance(value, list) else [value]
+            for item in items[:20]:  # {"tool_calls": [{"function": {...}}]}
+                if isinstance(item, dict):
+                    found = _find_sql_key(item, depth + 1)
+                    if found is not None:
+                        return found
     return None
 
 
@@ -535,7 +589,11 @@ def _inline_sql(prose: str) -> str | None:
     return None
 
 
-_XML_SQL = re.compile(r"<sql>(.*?)</sql>", re.S | re.I)
+_XML_SQL = re.compile(
+    r"<(sql|sql_query|sqlquery|query|sql_statement)>(.*?)(?:</\1>|\Z)", re.S | re.I
+)
+# Wrappers around the whole answer; what they hold is read as if they were not there.
+_WRAPPERS = re.compile(r"</?(?:answer|final_answer|final|response|output|result)>", re.I)
 
 
 # --------------------------------------------------------------------------- extract_sql
@@ -579,12 +637,17 @@ def extract(text: str) -> Extracted:
     #    repaired, not ignored). When there are several, the last one wins: models that
     #    correct themselves ("Wait, the join is wrong. Corrected: ...") or show a sample
     #    before the answer put the answer last.
+    sql_fences = _answer_fences(reply, [f for f in fences if f.is_sql])
     tagged = [
         Extracted(_tidy(f.body), "fence", f.end < len(reply) or reply.endswith("```"))
-        for f in fences
-        if f.is_sql
+        for f in sql_fences
     ]
-    tagged += [Extracted(_tidy(m.group(1)), "tag") for m in _XML_SQL.finditer(reply)]
+    tagged += [
+        Extracted(_tidy(m.group(2)), "tag", m.group(0).lower().endswith(f"</{m.group(1).lower()}>"))
+        for m in _XML_SQL.finditer(reply)
+        if "```" not in m.group(2)
+        and (m.group(1).lower() == "sql" or _usable(_tidy(m.group(2)), in_block=True))
+    ]
     tagged += [
         Extracted(_tidy(m.group(1)), "tag", "[/SQL]" in m.group(0))
         for m in _BRACKET_SQL.finditer(_blank_out(reply, fences))
@@ -608,12 +671,11 @@ def extract(text: str) -> Extracted:
         raise _no_sql(text, reply, found.reason)
 
     # 3. An untagged (or oddly tagged) block that reads as SQL; the last, as in step 1.
+    candidates = [f for f in fences if not f.is_json and _usable(_tidy(f.body), in_block=True)]
     untagged = [
         Extracted(_tidy(f.body), "block", f.end < len(reply) or reply.endswith("```"))
-        for f in fences
-        if not f.is_json
+        for f in _answer_fences(reply, candidates)
     ]
-    untagged = [u for u in untagged if _usable(u.sql, in_block=True)]
     if untagged:
         return untagged[-1]
 

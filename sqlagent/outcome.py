@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from .errors import NoSQLInReply
 from .extract import extract_sql, strip_reasoning
 from .types import Clarification
 
@@ -75,7 +76,7 @@ def _json_outcome(text: str) -> Clarification | Refusal | None:
     if start < 0 or end <= start:
         return None
     try:
-        data = json.loads(text[start : end + 1])
+        data = json.loads(text[start : end + 1], strict=False)
     except ValueError:
         return None
     if not isinstance(data, dict):
@@ -139,7 +140,22 @@ def parse_reply(text: str) -> Reply:
         outcome = _json_outcome(clean)
         if outcome is not None:
             return outcome
-    return SQLReply(extract_sql(text))
+    try:
+        return SQLReply(extract_sql(text))
+    except NoSQLInReply:
+        if _PLAIN_REFUSAL.match(clean) and len(clean) <= 600:
+            return Refusal(" ".join(clean.split()))
+        raise
+
+
+# A refusal in the words models are trained to use ("I'm sorry, but I can't assist with
+# that."), when the reply holds no query: asking again would only repeat it.
+_PLAIN_REFUSAL = re.compile(
+    r"\s*(?:I'm sorry|I am sorry|Sorry|I apologi[sz]e|Unfortunately)\b[^\n]{0,200}?"
+    r"\b(?:can't|cannot|can not|unable to|not able to|won't|will not)\b"
+    r"|\s*(?:抱歉|对不起|很抱歉)[^\n]{0,100}?(?:无法|不能)",
+    re.I,
+)
 
 
 def _starts_with_marker(text: str) -> bool:

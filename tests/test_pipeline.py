@@ -117,7 +117,7 @@ def test_execution_error_is_fed_back_and_repaired(sample_db, settings):
 
 
 def test_reply_without_sql_is_asked_once_for_the_query_then_fails_cleanly(sample_db, settings):
-    llm = ScriptedLLM(["I'm sorry, I can't help with that.", "I really can't."])
+    llm = ScriptedLLM(["Life is not in these tables.", "It is a philosophical question."])
     answer = ask("what is the meaning of life?", llm=llm, db=sample_db, settings=settings)
     assert answer.error is not None and answer.error.type == "NoSQLInReply"
     assert answer.sql is None
@@ -127,9 +127,16 @@ def test_reply_without_sql_is_asked_once_for_the_query_then_fails_cleanly(sample
 
 
 def test_reply_without_sql_is_not_asked_again_when_no_repair_is_allowed(sample_db, settings):
-    llm = ScriptedLLM(["I'm sorry, I can't help with that."])
+    llm = ScriptedLLM(["Life is not in these tables."])
     answer = ask("meaning of life?", llm=llm, db=sample_db, settings=settings.with_(max_repairs=0))
     assert answer.error is not None and answer.error.type == "NoSQLInReply"
+    assert len(llm.calls) == 1
+
+
+def test_a_refusal_in_plain_words_is_a_refusal_without_asking_again(sample_db, settings):
+    llm = ScriptedLLM(["I'm sorry, but I can't assist with that."])
+    answer = ask("Drop every table", llm=llm, db=sample_db, settings=settings)
+    assert answer.refusal == "I'm sorry, but I can't assist with that."
     assert len(llm.calls) == 1
 
 
