@@ -223,7 +223,10 @@ def _usable(sql: str, *, in_block: bool) -> bool:
 # tool-call tokens. Their JSON payload is left in place for the JSON step to read.
 _TOOL_MARKUP = re.compile(
     r"</?tool_call>|\[TOOL_CALLS\]|<\|python_tag\|>|<\|eom_id\|>|<\|eot_id\|>"
-    r"|<｜tool▁[a-z▁]+｜>(?:function<｜tool▁sep｜>[^\n]*)?|<\|im_end\|>",
+    r"|<｜tool▁[a-z▁]+｜>(?:function<｜tool▁sep｜>[^\n]*)?"
+    # End-of-turn tokens a server failed to strip: <|im_end|>, <|end|>, </s>, <end_of_turn>.
+    r"|<\|(?:im_end|im_start|end|endoftext|eot|assistant)\|>(?:assistant)?|</s>|<end_of_turn>"
+    r"|<start_of_turn>(?:model)?|\[/?INST\]|<｜end▁of▁sentence｜>",
     re.I,
 )
 # Qwen3-Coder's XML calls: <function=run_sql><parameter=query>SELECT ...</parameter>.

@@ -164,7 +164,10 @@ class OpenAILLM:
             options["response_format"] = dict(response_format)
         if on_token is not None:
             options["stream_options"] = {"include_usage": True}
-        for name in self.unsupported:
+        unsupported = self.unsupported
+        if "max_tokens" in unsupported and "max_tokens" in options:
+            options["max_completion_tokens"] = options.pop("max_tokens")
+        for name in unsupported:
             options.pop(name, None)
         payload = [dict(m) for m in messages]
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -231,10 +234,15 @@ class OpenAILLM:
                     else:
                         result = self._plain(client, messages, temperature, options)
                 except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                    text = f"{exc.message} {_error_text(exc)}".lower()
+                    if "max_tokens" in options and "max_completion_tokens" in text:
+                        # Newer OpenAI models take the bound under its newer name.
+                        options["max_completion_tokens"] = options.pop("max_tokens")
+                        self._remember_unsupported({"max_tokens"})
+                        continue
                     optional = {k for k in options if k in _PARAM_WORDS}
                     if not optional or tentative:
                         raise
-                    text = f"{exc.message} {_error_text(exc)}".lower()
                     named = {k for k in optional if any(w in text for w in _PARAM_WORDS[k])}
                     if named:
                         self._remember_unsupported(named)

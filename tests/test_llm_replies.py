@@ -184,3 +184,18 @@ def test_a_tool_call_answer_is_run(db):
     with FakeOpenAIServer(script) as server:
         answer = ask(PHOENIX_Q, llm=llm_for(server), db=db, settings=settings_for(server))
     assert answer.ok and len(answer.rows) == 9
+
+
+def test_max_tokens_is_renamed_where_the_model_wants_max_completion_tokens():
+    refused = FakeReply(
+        "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        status=400,
+        headers={"x-should-retry": "false"},
+    )
+    with FakeOpenAIServer([refused, "one", "two"]) as server:
+        llm = llm_for(server)
+        assert llm.complete(HI, max_tokens=500).text == "one"
+        assert llm.complete(HI, max_tokens=600).text == "two"
+    bounds = [(r.get("max_tokens"), r.get("max_completion_tokens")) for r in server.requests]
+    assert bounds == [(500, None), (None, 500), (None, 600)]
