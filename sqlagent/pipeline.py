@@ -469,7 +469,7 @@ def _generation_call(
     if completion.finish_reason != "length" or _whole_query(completion.text):
         return completion
     limit = max(2 * (settings.max_tokens or completion.usage.completion_tokens or 0), 4096)
-    info.update(cut_off=True, retry_max_tokens=limit)
+    info.update(cut_off=True, retry_max_tokens=limit, calls=2)
     first = completion
     completion = llm.complete(messages, temperature=temperature, **{**options, "max_tokens": limit})
     info["usage"] = first.usage + completion.usage
@@ -643,6 +643,7 @@ def _narrate(
                 text = again.text.strip()
                 still = _invented(text, summary, question, guarded.sql, result)
                 info["regenerated"] = True
+                info["calls"] = 2
                 if still:
                     info["replaced_by_listing"] = True
                     info["still_ungrounded"] = still

@@ -95,3 +95,11 @@ def test_a_narration_invented_twice_is_replaced_by_the_plain_listing(sample_db):
     step = narration_step(answer)
     assert step.detail["replaced_by_listing"] is True
     assert step.detail["still_ungrounded"] == ["7 thousand"]
+
+
+def test_the_regeneration_counts_as_a_model_call(sample_db):
+    from sqlagent.history import llm_call_count
+
+    llm = ScriptedLLM([COUNT_SQL, "There are 5,200 customers.", "There are 5,000 customers."])
+    answer = ask(COUNT_Q, llm=llm, db=sample_db, settings=settings())
+    assert llm_call_count(answer.trace) == len(llm.calls) == 3

@@ -9,6 +9,7 @@ import pytest
 
 from sqlagent.db import connect
 from sqlagent.errors import LLMUnavailable
+from sqlagent.history import llm_call_count
 from sqlagent.llm import OpenAILLM
 from sqlagent.outcome import REPLY_SCHEMA
 from sqlagent.pipeline import ask
@@ -157,6 +158,7 @@ def test_a_cut_off_reply_is_asked_again_with_a_higher_limit(db):
     assert server.requests[1]["max_tokens"] >= 2000
     generate = next(s for s in answer.trace.steps if s.name == "generate")
     assert generate.detail["cut_off"] is True
+    assert llm_call_count(answer.trace) == len(server.requests) == 3
 
 
 def test_a_reply_cut_off_twice_says_so(db):
