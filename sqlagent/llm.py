@@ -84,7 +84,8 @@ class OpenAILLM:
 
     ``response_format`` (structured output) and ``stream_options`` (usage of a stream) are
     optional: a server that rejects one with HTTP 400/422 is asked again without it, and the
-    endpoint is remembered as not supporting it (``unsupported``).
+    endpoint is remembered as not supporting it (``unsupported``). A rejected JSON schema is
+    first tried as a plain JSON object (``json_object``), which more servers accept.
     """
 
     def __init__(
@@ -165,6 +166,8 @@ class OpenAILLM:
         if on_token is not None:
             options["stream_options"] = {"include_usage": True}
         unsupported = self.unsupported
+        if "json_schema" in unsupported and _is_schema(options.get("response_format")):
+            options["response_format"] = {"type": "json_object"}
         if "max_tokens" in unsupported and "max_tokens" in options:
             options["max_completion_tokens"] = options.pop("max_tokens")
         for name in unsupported:
@@ -244,6 +247,11 @@ class OpenAILLM:
                     if not optional or tentative:
                         raise
                     named = {k for k in optional if any(w in text for w in _PARAM_WORDS[k])}
+                    if "response_format" in named and _is_schema(options["response_format"]):
+                        # Some servers take a plain JSON object but no schema: try that next.
+                        self._remember_unsupported({"json_schema"})
+                        options["response_format"] = {"type": "json_object"}
+                        continue
                     if named:
                         self._remember_unsupported(named)
                     else:  # unnamed: only remembered if the plain request then succeeds
@@ -435,6 +443,10 @@ class OpenAILLM:
 
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{8,}")
 """Anything shaped like an OpenAI key, in case a server echoes a key other than ours."""
+
+
+def _is_schema(response_format: Any) -> bool:
+    return isinstance(response_format, Mapping) and response_format.get("type") == "json_schema"
 
 
 def _tool_call_text(call: Any) -> str:

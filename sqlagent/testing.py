@@ -206,8 +206,9 @@ class FakeOpenAIServer:
     ``headers``). Past the end of the script it answers 500, saying so, without retry.
 
     ``rejects`` names request parameters this server does not support (``response_format``,
-    ``stream_options``, ...): a request carrying one is answered 400 naming it, as vLLM,
-    llama.cpp and older proxies do, without using a script item.
+    ``stream_options``, ...), or one value of one (``response_format:json_schema``): a request
+    carrying one is answered 400 naming it, as vLLM, llama.cpp and older proxies do, without
+    using a script item.
     """
 
     def __init__(
@@ -335,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_error(400, "The request body is not valid JSON", "invalid_request_error")
             return
-        rejected = [name for name in self.fake.rejects if name in request]
+        rejected = [name for name in self.fake.rejects if _carries(request, name)]
         if rejected:
             with self.fake._lock:
                 self.fake.requests.append(request)
@@ -409,6 +410,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:  # the client gave up (timed out) first
             pass
+
+
+def _carries(request: Mapping[str, Any], rejected: str) -> bool:
+    """True when ``request`` has the parameter (``name``) or typed value (``name:type``)."""
+    name, _, kind = rejected.partition(":")
+    if name not in request:
+        return False
+    value = request[name]
+    return not kind or (isinstance(value, Mapping) and value.get("type") == kind)
 
 
 def _error_type(status: int) -> str:

@@ -29,13 +29,23 @@ def test_a_rejected_response_format_falls_back_to_plain_text_and_is_remembered()
     with FakeOpenAIServer(["plain one", "plain two"], rejects=("response_format",)) as server:
         llm = llm_for(server)
         assert llm.complete(HI, response_format=REPLY_SCHEMA).text == "plain one"
-        assert llm.unsupported == {"response_format"}
+        assert llm.unsupported == {"json_schema", "response_format"}
         assert llm.complete(HI, response_format=REPLY_SCHEMA).text == "plain two"
-        # Asked with it once (rejected), then twice without: never with it again.
-        sent = ["response_format" in r for r in server.requests]
-        assert sent == [True, False, False]
+        # The schema rejected, then a plain JSON object, then plain text: never asked again.
+        sent = [(r.get("response_format") or {}).get("type") for r in server.requests]
+        assert sent == ["json_schema", "json_object", None, None]
         # Another client of the same endpoint knows it too.
-        assert llm_for(server).unsupported == {"response_format"}
+        assert llm_for(server).unsupported == {"json_schema", "response_format"}
+
+
+def test_a_rejected_json_schema_falls_back_to_a_json_object():
+    reply = '{"sql": "SELECT 1", "clarification": null, "refusal": null}'
+    with FakeOpenAIServer([reply, reply], rejects=("response_format:json_schema",)) as server:
+        llm = llm_for(server)
+        assert llm.complete(HI, response_format=REPLY_SCHEMA).text == reply
+        llm.complete(HI, response_format=REPLY_SCHEMA)
+    sent = [(r.get("response_format") or {}).get("type") for r in server.requests]
+    assert sent == ["json_schema", "json_object", "json_object"]
 
 
 def test_response_format_is_sent_where_the_endpoint_accepts_it():
@@ -126,7 +136,7 @@ def test_structured_output_on_a_server_that_rejects_it_still_answers(db):
             settings=settings_for(server, structured_output=True),
         )
     assert answer.ok and len(answer.rows) == 9
-    assert "response_format" in server.requests[0] and "response_format" not in server.requests[1]
+    assert [("response_format" in r) for r in server.requests[:3]] == [True, True, False]
 
 
 def test_structured_output_reply_is_read(db):
