@@ -1,9 +1,11 @@
 """Find the SQL statement in a model's reply.
 
 Models are asked for a single ```sql block, but what comes back varies: other fence tags, several
-fences, JSON objects, reasoning blocks, a bare statement wrapped in prose (in any language).
-``extract_sql`` finds the statement without judging it: validation is the guard's job, so a
-dangerous statement is returned as written (for the guard to refuse) rather than dropped.
+fences, JSON objects, reasoning blocks, tool calls in a chat template's markup, a bare statement
+wrapped in prose (in any language). ``extract_sql`` finds the statement without judging it:
+validation is the guard's job, so a dangerous statement is returned as written (for the guard to
+refuse) rather than dropped, and so is a malformed one (a misspelled keyword, a missing comma:
+the guard's parse error is what gets it repaired).
 
 Leading comments are always stripped (they are the model talking, not the query) and the
 trailing semicolon removed; everything else is returned as the model wrote it.
