@@ -44,7 +44,7 @@ def repair_detail(error: SqlAgentError, sql: str | None, schema: SchemaInfo) -> 
     suggestions: Sequence[str] = ()
     if isinstance(error, (UnknownTable, UnknownColumn)):
         suggestions = error.suggestions
-    if suggestions:
+    if suggestions and not all(name in error.message for name in suggestions[:5]):
         lines.append("Closest real names: " + ", ".join(suggestions[:5]))
     if sql:
         tables = _tables_used(sql, schema, suggestions)

@@ -64,7 +64,16 @@ def test_an_unknown_column_is_repaired_with_the_closest_names(sample_db):
     )
     answer = ask(PHOENIX_Q, llm=llm, db=sample_db, settings=settings())
     assert answer.ok
-    assert "Closest real names: merchant_id, merchant_name" in llm.calls[1].prompt
+    prompt = llm.calls[1].prompt
+    # Named once, in the error's "did you mean" or in the detail.
+    assert "merchant_name" in prompt.split("The tables your query uses")[0]
+
+
+def test_closest_names_are_added_when_the_message_lacks_them():
+    from sqlagent.errors import UnknownColumn
+
+    error = UnknownColumn("Unknown column 'nme'", name="nme", suggestions=("name",))
+    assert "Closest real names: name" in repair_detail(error, "SELECT nme FROM t", sample_schema())
 
 
 def test_an_empty_result_with_a_misspelled_literal_is_sent_back_with_the_real_values(sample_db):
