@@ -10,6 +10,7 @@ line or environment variables: the LLM, the database and the settings are passed
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import time
@@ -657,11 +658,16 @@ def _narrate(
 def _invented(
     narrative: str, summary: str, question: str, sql: str, result: QueryResult
 ) -> list[str]:
-    """Numbers of ``narrative`` that the summary (nor the question, nor the SQL) shows."""
+    """Numbers of ``narrative`` that the summary (nor the question, nor the SQL) shows.
+
+    Today's date and last year count as shown: a narrative may name the period a relative
+    question ("this month", "last year") was read as.
+    """
+    today = datetime.date.today()
     return ungrounded_numbers(
         narrative,
         summary,
-        also=(question, sql, str(len(result.columns))),
+        also=(question, sql, str(len(result.columns)), today.isoformat(), str(today.year - 1)),
         row_count=result.row_count,
     )
 
