@@ -660,14 +660,15 @@ def _invented(
 ) -> list[str]:
     """Numbers of ``narrative`` that the summary (nor the question, nor the SQL) shows.
 
-    Today's date and last year count as shown: a narrative may name the period a relative
-    question ("this month", "last year") was read as.
+    This year and last year count as shown: a narrative may name the period a relative
+    question ("this month", "last year") was read as. (Not today's month or day: small
+    numbers would then always pass.)
     """
     today = datetime.date.today()
     return ungrounded_numbers(
         narrative,
         summary,
-        also=(question, sql, str(len(result.columns)), today.isoformat(), str(today.year - 1)),
+        also=(question, sql, str(len(result.columns)), str(today.year), str(today.year - 1)),
         row_count=result.row_count,
     )
 
