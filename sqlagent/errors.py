@@ -65,6 +65,10 @@ class NoSQLInReply(LLMError):
         self.reply = reply
 
 
+class ReplyCutOff(LLMError):
+    """The model's reply was cut off at its token limit before the query was complete."""
+
+
 class ClarificationNeeded(SqlAgentError):
     """The question is ambiguous against this schema; the answer carries the options."""
 

@@ -10,6 +10,7 @@ line or environment variables: the LLM, the database and the settings are passed
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import time
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .answer.grounding import ungrounded_numbers
 from .answer.summarize import plain_narrative, result_summary
 from .context import build_context
 from .db.base import bound_bytes, execute_within, timeout_message
@@ -28,20 +30,25 @@ from .errors import (
     ExecutionError,
     GuardError,
     LLMError,
+    NoSQLInReply,
     NotAnswerable,
     QueryTimeout,
+    ReplyCutOff,
     SqlAgentError,
     UsageError,
 )
 from .guard import check, visible_schema
 from .guard.redact import scrub_values
 from .llm import prompts
-from .llm.outcome import Refusal, SQLReply, parse_reply
+from .llm.extract import extract
+from .llm.outcome import REPLY_SCHEMA, Refusal, SQLReply, parse_reply
+from .llm.repair import empty_result_hint, repair_detail
 from .settings import LLM_HELP, Policy
 from .types import (
     Answer,
     Attempt,
     Clarification,
+    Completion,
     Context,
     GuardedSQL,
     Message,
@@ -125,9 +132,17 @@ def dialect_name(dialect: str) -> str:
 
 
 def generation_messages(
-    question: str, context: Context, dialect: str, conversation: Conversation | None = None
+    question: str,
+    context: Context,
+    dialect: str,
+    conversation: Conversation | None = None,
+    *,
+    structured: bool = False,
 ) -> list[Message]:
-    """The first request to the model: rules, schema context, earlier turns, the question."""
+    """The first request to the model: rules, schema context, earlier turns, the question.
+
+    ``structured`` adds the JSON reply format asked for through ``response_format``.
+    """
     extra = "\n".join(context.notes)
     if conversation is not None and len(conversation):
         extra += (
@@ -139,7 +154,8 @@ def generation_messages(
     return [
         {
             "role": "system",
-            "content": prompts.render("generate_system", dialect_name=dialect_name(dialect)),
+            "content": prompts.render("generate_system", dialect_name=dialect_name(dialect))
+            + ("\n\n" + prompts.render("generate_json_system") if structured else ""),
         },
         {
             "role": "user",
@@ -155,9 +171,17 @@ def generation_messages(
 
 
 def repair_messages(
-    messages: Sequence[Message], reply: str, error: SqlAgentError, question: str
+    messages: Sequence[Message],
+    reply: str,
+    error: SqlAgentError,
+    question: str,
+    detail: str = "",
 ) -> list[Message]:
-    """The conversation extended with the failed reply and the precise error."""
+    """The conversation extended with the failed reply and the precise error.
+
+    ``detail`` (see ``repair.repair_detail``) says where the error is, which real names are
+    closest and which part of the schema the query uses.
+    """
     return [
         *messages,
         {"role": "assistant", "content": reply},
@@ -167,9 +191,22 @@ def repair_messages(
                 "repair_user",
                 error_type=type(error).__name__,
                 error_message=error.message + (f" Hint: {error.hint}" if error.hint else ""),
+                detail=(detail.strip() + "\n") if detail.strip() else "",
                 question=question,
             ),
         },
+    ]
+
+
+def no_sql_messages(
+    messages: Sequence[Message], reply: str, error: NoSQLInReply, question: str
+) -> list[Message]:
+    """The conversation extended with a reply that held no query, asking for the query only."""
+    why = " (your reply was empty)" if not reply.strip() else ""
+    return [
+        *messages,
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": prompts.render("no_sql_user", why=why, question=question)},
     ]
 
 
@@ -288,15 +325,21 @@ def ask(
             return finish(sql=failed.sql, error=failed.error)
         raise ConfigError("No language model is configured.", hint=LLM_HELP)
 
-    messages = generation_messages(question, context, full_schema.dialect, conversation)
+    messages = generation_messages(
+        question,
+        context,
+        full_schema.dialect,
+        conversation,
+        structured=settings.structured_output,
+    )
     if settings.candidates > 1:
         outcome, confidence = _vote(
-            question, messages, llm, db, full_schema, settings, rec, attempts
+            question, messages, llm, db, full_schema, settings, rec, attempts, values
         )
     else:
         outcome, confidence = (
             _generate_until_valid(
-                question, messages, llm, db, full_schema, settings, rec, attempts
+                question, messages, llm, db, full_schema, settings, rec, attempts, values
             ),
             None,
         )
@@ -309,9 +352,7 @@ def ask(
     if isinstance(outcome, Refusal):
         return finish(sql=None, refusal=outcome.reason, error=NotAnswerable(outcome.reason).info())
     if isinstance(outcome, SqlAgentError):
-        last_sql = next(
-            (a.sql for a in reversed(attempts) if a.sql and a.source == "model"), None
-        )
+        last_sql = next((a.sql for a in reversed(attempts) if a.sql and a.source == "model"), None)
         return finish(sql=last_sql, error=outcome.info())
     guarded, result = outcome
 
@@ -338,26 +379,43 @@ def _generate_until_valid(
     settings: Settings,
     rec: _Recorder,
     attempts: list[Attempt],
+    values: ValueIndex | None = None,
     *,
     temperature: float = 0.0,
     candidate: int | None = None,
     db_lock: threading.Lock | None = None,
 ) -> Outcome:
-    """Generate, check and run; feed errors back at most ``settings.max_repairs`` times."""
+    """Generate, check and run; feed errors back at most ``settings.max_repairs`` times.
+
+    A malformed query (it does not parse) is repaired like any other error. A reply with no
+    query at all is asked once more for the query only, which counts as a repair. A query
+    that matches no rows while its literals look misspelled against the value index is sent
+    back once with the closest values.
+    """
     last_error: SqlAgentError | None = None
     tag = {} if candidate is None else {"candidate": candidate}
+    asked_for_sql = hinted_values = False
+    last_success: Outcome | None = None
     for attempt in range(settings.max_repairs + 1):
         step_name = "generate" if attempt == 0 else "repair"
         rec.emit(step_name, "Writing SQL" if attempt == 0 else f"Repairing (try {attempt})", **tag)
+        completion: Completion | None = None
         try:
             with rec.step(step_name, attempt=attempt, **tag) as info:
-                completion = llm.complete(messages, temperature=temperature)
-                info["usage"] = completion.usage
-                info["reply"] = completion.text
-                reply = parse_reply(completion.text)
+                completion = _generation_call(llm, messages, settings, temperature, info)
+                reply = _read_reply(completion)
+        except NoSQLInReply as exc:
+            attempts.append(Attempt(None, exc.info()))
+            if asked_for_sql or attempt >= settings.max_repairs or completion is None:
+                return exc
+            # Asked once for the query alone: a model that answered in prose often complies.
+            asked_for_sql = True
+            last_error = exc
+            messages = no_sql_messages(messages, completion.text, exc, question)
+            continue
         except LLMError as exc:
-            # The model can't be reached or wrote no SQL: repeating the same request to a
-            # broken endpoint or a refusing model only adds cost.
+            # The model can't be reached or its reply was cut off twice: repeating the same
+            # request only adds cost.
             attempts.append(Attempt(None, exc.info()))
             return exc
         if not isinstance(reply, SQLReply):
@@ -372,12 +430,76 @@ def _generate_until_valid(
         except (GuardError, ExecutionError) as exc:
             attempts.append(Attempt(reply.sql, exc.info()))
             last_error = exc
-            messages = repair_messages(messages, completion.text, exc, question)
+            detail = repair_detail(exc, reply.sql, schema)
+            messages = repair_messages(messages, completion.text, exc, question, detail)
             continue
+        if result.row_count == 0 and not hinted_values and attempt < settings.max_repairs:
+            hint = empty_result_hint(guarded.sql, values)
+            if hint:
+                hinted_values = True
+                empty = ExecutionError("The query matched no rows.", sql=guarded.sql)
+                attempts.append(Attempt(guarded.sql, empty.info()))
+                with rec.step("check_values") as info:
+                    info["hint"] = hint
+                messages = repair_messages(messages, completion.text, empty, question, hint)
+                last_success = (guarded, result)
+                continue
         attempts.append(Attempt(guarded.sql))
         return guarded, result
+    if last_success is not None:
+        # The value hint did not lead to rows: the empty result stands.
+        return last_success
     assert last_error is not None
     return last_error
+
+
+def _generation_call(
+    llm: LLM,
+    messages: list[Message],
+    settings: Settings,
+    temperature: float,
+    info: dict[str, Any],
+) -> Completion:
+    """One generation call; a reply cut off at the token limit is asked for once more with a
+    higher limit, unless the query itself came through whole."""
+    options: dict[str, Any] = {}
+    if settings.max_tokens is not None:
+        options["max_tokens"] = settings.max_tokens
+    if settings.structured_output:
+        options["response_format"] = REPLY_SCHEMA
+    completion = llm.complete(messages, temperature=temperature, **options)
+    info["usage"] = completion.usage
+    info["reply"] = completion.text
+    if completion.finish_reason != "length" or _whole_query(completion.text):
+        return completion
+    limit = max(2 * (settings.max_tokens or completion.usage.completion_tokens or 0), 4096)
+    info.update(cut_off=True, retry_max_tokens=limit, calls=2)
+    first = completion
+    completion = llm.complete(messages, temperature=temperature, **{**options, "max_tokens": limit})
+    info["usage"] = first.usage + completion.usage
+    info["reply"] = completion.text
+    if completion.finish_reason == "length" and not _whole_query(completion.text):
+        raise ReplyCutOff(
+            f"The model's reply was cut off: it reached its token limit ({limit} tokens) "
+            "before the query was complete, twice.",
+            hint="Raise SQLAGENT_MAX_TOKENS, or use a model that reasons less before answering.",
+        )
+    return completion
+
+
+def _whole_query(text: str) -> bool:
+    """True when a cut-off reply still holds a complete query (a closed block, say)."""
+    try:
+        return extract(text).closed
+    except NoSQLInReply:
+        return False
+
+
+def _read_reply(completion: Completion) -> SQLReply | Clarification | Refusal:
+    """What a completion means; the endpoint's own refusal field wins."""
+    if completion.refusal and not completion.text.strip():
+        return Refusal(completion.refusal)
+    return parse_reply(completion.text)
 
 
 def result_signature(result: QueryResult) -> str:
@@ -395,6 +517,7 @@ def _vote(
     settings: Settings,
     rec: _Recorder,
     attempts: list[Attempt],
+    values: ValueIndex | None = None,
 ) -> tuple[Outcome, float | None]:
     """Self-consistency: several candidates, grouped by result; the largest group wins.
 
@@ -419,6 +542,7 @@ def _vote(
             settings,
             rec,
             per_candidate[i],
+            values,
             temperature=temperatures[i],
             candidate=i,
             db_lock=db_lock,
@@ -516,10 +640,16 @@ def _narrate(
     settings: Settings,
     rec: _Recorder,
 ) -> str:
+    """The model's answer in words, with every number it states checked against the summary.
+
+    A narrative stating numbers the summary does not show is asked for once more with those
+    numbers named; if it still does, the plain listing replaces it. The trace says which.
+    """
     if not settings.narrate or llm is None:
         return plain_narrative(result)
     rec.emit("narrate", "Writing the answer")
     messages = narration_messages(question, guarded.sql, result, max_rows=settings.narrate_rows)
+    summary = result_summary(result, max_rows=settings.narrate_rows)
     try:
         with rec.step("narrate") as info:
             completion = llm.complete(
@@ -528,10 +658,53 @@ def _narrate(
                 on_token=lambda t: rec.emit("token", t),
             )
             info["usage"] = completion.usage
+            text = completion.text.strip()
+            invented = _invented(text, summary, question, guarded.sql, result)
+            if invented:
+                info["ungrounded"] = invented
+                rec.emit("narrate", "Rewriting the answer from the result's numbers")
+                retry = [
+                    *messages,
+                    {"role": "assistant", "content": completion.text},
+                    {
+                        "role": "user",
+                        "content": prompts.render(
+                            "narrate_retry_user", numbers=", ".join(invented)
+                        ),
+                    },
+                ]
+                again = llm.complete(retry, temperature=0.0)
+                info["usage"] = completion.usage + again.usage
+                text = again.text.strip()
+                still = _invented(text, summary, question, guarded.sql, result)
+                info["regenerated"] = True
+                info["calls"] = 2
+                if still:
+                    info["replaced_by_listing"] = True
+                    info["still_ungrounded"] = still
+                    return plain_narrative(result)
     except LLMError:
         # The data is already there and correct; a failed narration must not hide it.
         return plain_narrative(result)
-    return completion.text.strip() or plain_narrative(result)
+    return text or plain_narrative(result)
+
+
+def _invented(
+    narrative: str, summary: str, question: str, sql: str, result: QueryResult
+) -> list[str]:
+    """Numbers of ``narrative`` that the summary (nor the question, nor the SQL) shows.
+
+    This year and last year count as shown: a narrative may name the period a relative
+    question ("this month", "last year") was read as. (Not today's month or day: small
+    numbers would then always pass.)
+    """
+    today = datetime.date.today()
+    return ungrounded_numbers(
+        narrative,
+        summary,
+        also=(question, sql, str(len(result.columns)), str(today.year), str(today.year - 1)),
+        row_count=result.row_count,
+    )
 
 
 def run_sql(
@@ -581,6 +754,7 @@ __all__ = [
     "dialect_name",
     "generation_messages",
     "narration_messages",
+    "no_sql_messages",
     "repair_messages",
     "run_sql",
 ]

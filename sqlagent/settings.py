@@ -158,6 +158,12 @@ class Settings:
     """Retries of an LLM call on transient failures (connection errors, 5xx, 429)."""
     max_repairs: int = 2
     """How many times a failed query is sent back to the model for repair."""
+    max_tokens: int | None = None
+    """A bound on each generated reply (None: the endpoint's own); a reply cut off at the
+    bound is asked for once more with a higher one."""
+    structured_output: bool = False
+    """Ask the endpoint for a JSON object (sql / clarification / refusal) through
+    ``response_format``; an endpoint that rejects it is asked in plain text instead."""
     narrate: bool = True
     """Ask the model to narrate the result; off gives a short mechanical summary."""
     narrate_rows: int = 20
@@ -225,7 +231,8 @@ class Settings:
         ``SQLAGENT_POLICY`` (a policy file), ``SQLAGENT_KNOWLEDGE`` (a knowledge file),
         ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it),
         ``SQLAGENT_STORE`` (a shared store's SQLAlchemy URL instead of the local file),
-        ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``, ``SQLAGENT_PROFILES=off``.
+        ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``, ``SQLAGENT_PROFILES=off``,
+        ``SQLAGENT_MAX_TOKENS``, ``SQLAGENT_STRUCTURED_OUTPUT=on``.
         ``policy_file`` (the command line's ``--policy``) replaces ``SQLAGENT_POLICY``; the
         limits a policy file sets are ceilings for the other variables.
         """
@@ -240,8 +247,11 @@ class Settings:
             schema_cache=_switch(env, "SQLAGENT_SCHEMA_CACHE"),
             value_index=_switch(env, "SQLAGENT_VALUE_INDEX"),
             profiles=_switch(env, "SQLAGENT_PROFILES"),
+            structured_output=_switch(env, "SQLAGENT_STRUCTURED_OUTPUT", default="off"),
         )
         changes: dict[str, Any] = {}
+        if "SQLAGENT_MAX_TOKENS" in env:
+            changes["max_tokens"] = _positive_int("SQLAGENT_MAX_TOKENS", env["SQLAGENT_MAX_TOKENS"])
         if "SQLAGENT_LLM_TIMEOUT" in env:
             changes["llm_timeout"] = _positive_float(
                 "SQLAGENT_LLM_TIMEOUT", env["SQLAGENT_LLM_TIMEOUT"]
@@ -266,9 +276,9 @@ class Settings:
         return replace(settings, **changes)
 
 
-def _switch(env: Mapping[str, str], name: str) -> bool:
-    """An on/off variable: anything but off/0/false/no (or unset) is on."""
-    return (env.get(name) or "on").strip().lower() not in ("off", "0", "false", "no")
+def _switch(env: Mapping[str, str], name: str, default: str = "on") -> bool:
+    """An on/off variable: anything but off/0/false/no is on; unset is ``default``."""
+    return (env.get(name) or default).strip().lower() not in ("off", "0", "false", "no")
 
 
 def _positive_float(name: str, value: Any) -> float:

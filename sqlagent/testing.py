@@ -61,10 +61,19 @@ function of the messages returning a text or a ``Completion``."""
 class ScriptedCall(list[dict[str, str]]):
     """One call a ``ScriptedLLM`` received: the list of messages, plus how it was called."""
 
-    def __init__(self, messages: Sequence[Message], temperature: float, streamed: bool) -> None:
+    def __init__(
+        self,
+        messages: Sequence[Message],
+        temperature: float,
+        streamed: bool,
+        max_tokens: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(dict(m) for m in messages)
         self.temperature = temperature
         self.streamed = streamed
+        self.max_tokens = max_tokens
+        self.response_format = response_format
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -112,9 +121,13 @@ class ScriptedLLM:
         *,
         temperature: float = 0.0,
         on_token: Callable[[str], None] | None = None,
+        max_tokens: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
     ) -> Completion:
         """The next scripted reply (raised, if it is an exception)."""
-        call = ScriptedCall(messages, temperature, on_token is not None)
+        call = ScriptedCall(
+            messages, temperature, on_token is not None, max_tokens, response_format
+        )
         with self._lock:
             self.calls.append(call)
             if self._next >= len(self._replies):
@@ -164,6 +177,9 @@ class FakeReply:
     answering (a hanging server); ``chunk_delay`` waits between streamed chunks (a slow one).
     ``headers`` are added to the response. Error answers ask the client to retry after 10 ms
     (``retry-after-ms``) unless ``headers`` say otherwise, so retried tests stay fast.
+    ``finish_reason`` is sent as is ("length": a reply cut off at the token limit);
+    ``tool_calls`` (name and arguments pairs) are sent as the message's tool calls, and
+    ``refusal`` as its refusal field.
     """
 
     text: str = ""
@@ -172,6 +188,9 @@ class FakeReply:
     body: Mapping[str, Any] | str | None = None
     headers: Mapping[str, str] | None = None
     chunk_delay: float = 0.0
+    finish_reason: str = "stop"
+    tool_calls: Sequence[tuple[str, str]] = ()
+    refusal: str | None = None
 
 
 ServerItem: TypeAlias = str | FakeReply | Callable[[dict[str, Any]], str | FakeReply]
@@ -185,11 +204,21 @@ class FakeOpenAIServer:
     the next script item: a reply text, a ``FakeReply``, or a function of the request's JSON
     returning either. Every request body is recorded in ``requests`` (and its headers in
     ``headers``). Past the end of the script it answers 500, saying so, without retry.
+
+    ``rejects`` names request parameters this server does not support (``response_format``,
+    ``stream_options``, ...), or one value of one (``response_format:json_schema``): a request
+    carrying one is answered 400 naming it, as vLLM, llama.cpp and older proxies do, without
+    using a script item.
     """
 
     def __init__(
-        self, script: Sequence[ServerItem] = (), *, models: Sequence[str] = ("fake-model",)
+        self,
+        script: Sequence[ServerItem] = (),
+        *,
+        models: Sequence[str] = ("fake-model",),
+        rejects: Sequence[str] = (),
     ) -> None:
+        self.rejects = tuple(rejects)
         self._script = list(script)
         self._next = 0
         self.models = tuple(models)
@@ -307,6 +336,18 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_error(400, "The request body is not valid JSON", "invalid_request_error")
             return
+        rejected = [name for name in self.fake.rejects if _carries(request, name)]
+        if rejected:
+            with self.fake._lock:
+                self.fake.requests.append(request)
+                self.fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+            self._send_error(
+                400,
+                f"Unsupported parameter: '{rejected[0]}' is not supported by this server",
+                "invalid_request_error",
+                {"x-should-retry": "false"},
+            )
+            return
         reply = self.fake._take(request, {k.lower(): v for k, v in self.headers.items()})
         if self.fake._wait(reply.delay):
             return  # stopping: hang up without an answer
@@ -315,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif request.get("stream"):
             self._send_stream(request, reply)
         else:
-            self._send_json(200, _completion(request, reply.text), reply.headers)
+            self._send_json(200, _completion(request, reply), reply.headers)
 
     # ----------------------------------------------------------------------- answers
 
@@ -360,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in (reply.headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            for i, chunk in enumerate(_stream_chunks(request, reply.text)):
+            for i, chunk in enumerate(_stream_chunks(request, reply.text, reply.finish_reason)):
                 if i and self.fake._wait(reply.chunk_delay):
                     return
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -369,6 +410,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:  # the client gave up (timed out) first
             pass
+
+
+def _carries(request: Mapping[str, Any], rejected: str) -> bool:
+    """True when ``request`` has the parameter (``name``) or typed value (``name:type``)."""
+    name, _, kind = rejected.partition(":")
+    if name not in request:
+        return False
+    value = request[name]
+    return not kind or (isinstance(value, Mapping) and value.get("type") == kind)
 
 
 def _error_type(status: int) -> str:
@@ -395,8 +445,20 @@ def _usage_for(request: Mapping[str, Any], text: str) -> dict[str, int]:
     }
 
 
-def _completion(request: Mapping[str, Any], text: str) -> dict[str, Any]:
+def _completion(request: Mapping[str, Any], reply: FakeReply) -> dict[str, Any]:
     """A ``chat.completion`` object as OpenAI sends it."""
+    text = reply.text
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": reply.refusal}
+    if reply.tool_calls:
+        message["content"] = text or None
+        message["tool_calls"] = [
+            {
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+            for i, (name, arguments) in enumerate(reply.tool_calls)
+        ]
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -405,8 +467,8 @@ def _completion(request: Mapping[str, Any], text: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": reply.finish_reason,
                 "logprobs": None,
             }
         ],
@@ -414,7 +476,9 @@ def _completion(request: Mapping[str, Any], text: str) -> dict[str, Any]:
     }
 
 
-def _stream_chunks(request: Mapping[str, Any], text: str) -> Iterator[dict[str, Any]]:
+def _stream_chunks(
+    request: Mapping[str, Any], text: str, finish_reason: str = "stop"
+) -> Iterator[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects OpenAI streams for ``text``, in order."""
     include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
     base = {
@@ -433,6 +497,6 @@ def _stream_chunks(request: Mapping[str, Any], text: str) -> Iterator[dict[str, 
     # Word by word (whitespace kept) so that a client sees several deltas.
     for piece in re.findall(r"\S+\s*|\s+", text):
         yield chunk({"content": piece})
-    yield chunk({}, "stop")
+    yield chunk({}, finish_reason)
     if include_usage:
         yield {**base, "choices": [], "usage": _usage_for(request, text)}

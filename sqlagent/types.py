@@ -131,6 +131,11 @@ class Completion:
     text: str
     usage: Usage = field(default_factory=Usage)
     model: str = ""
+    finish_reason: str | None = None
+    """Why the model stopped: "stop", "length" (it hit its token limit: the reply is cut
+    off), "tool_calls", ... or None when the endpoint did not say."""
+    refusal: str | None = None
+    """The endpoint's own refusal field (structured outputs), when it sent one."""
 
 
 # --------------------------------------------------------------------------- chain values

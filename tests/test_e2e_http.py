@@ -72,13 +72,14 @@ def test_hanging_endpoint_times_out_cleanly(sample_db_path):
 
 def test_reply_without_sql_fails_cleanly(sample_db_path):
     with (
-        FakeOpenAIServer(["I don't know which table holds that."]) as server,
+        FakeOpenAIServer(["I don't know which table holds that.", "Still no idea."]) as server,
         agent_for(server, sample_db_path) as agent,
     ):
         answer = agent.ask("What is the weather in Phoenix?")
     assert answer.error is not None and answer.error.type == "NoSQLInReply"
     assert answer.rows == ()
-    assert len(server.requests) == 1
+    # Asked once more for the query only, then given up.
+    assert len(server.requests) == 2
 
 
 def test_narration_is_streamed_through_the_real_client(sample_db_path):

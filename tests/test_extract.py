@@ -187,6 +187,82 @@ FOUND = [
         "SELECT * FROM notes WHERE body = 'a; b' AND id > 3;\nDone.",
         "SELECT * FROM notes WHERE body = 'a; b' AND id > 3",
     ),
+    # --- malformed statements are the model's query (the guard's parse error repairs them)
+    (
+        "misspelled keyword in a sql fence",
+        "```sql\nSELEC name\n  FRM t\n```",
+        "SELEC name\n  FRM t",
+    ),
+    ("misspelled keyword in a plain fence", "```\nSELCT a, b FROM t\n```", "SELCT a, b FROM t"),
+    (
+        "transposed WITH in a plain fence",
+        "```\nWIHT s AS (SELECT 1) SELECT * FROM s\n```",
+        "WIHT s AS (SELECT 1) SELECT * FROM s",
+    ),
+    ("misspelled FROM after SELECT in prose", "SELECT name age FORM t", "SELECT name age FORM t"),
+    (
+        "misspelled SELECT in prose, not the FROM after it",
+        "SELCT name FROM t WHERE a > 1;\nThis lists names.",
+        "SELCT name FROM t WHERE a > 1",
+    ),
+    ("unclosed quote", "```sql\nSELECT a FROM t WHERE b = 'x\n```", "SELECT a FROM t WHERE b = 'x"),
+    # --- peers' extraction failures
+    (
+        "several CTEs in inline backticks over many lines",
+        "LLM Response: `WITH a AS (\nSELECT id FROM t1\n),\nb AS (\nSELECT id FROM t2\n)\n"
+        "SELECT a.id FROM a JOIN b ON a.id = b.id\nLIMIT 50;`",
+        "WITH a AS (\nSELECT id FROM t1\n),\nb AS (\nSELECT id FROM t2\n)\n"
+        "SELECT a.id FROM a JOIN b ON a.id = b.id\nLIMIT 50",
+    ),
+    (
+        "WITH ROLLUP is not a new statement",
+        "SELECT a\nFROM t\nGROUP BY a\nWITH ROLLUP;",
+        "SELECT a\nFROM t\nGROUP BY a\nWITH ROLLUP",
+    ),
+    (
+        "WITHIN GROUP is not WITH",
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM t",
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM t",
+    ),
+    # --- tool calls and JSON as models write them
+    (
+        "Hermes tool call",
+        '<tool_call>\n{"name": "q", "arguments": {"query": "SELECT 1"}}\n</tool_call>',
+        "SELECT 1",
+    ),
+    (
+        "Mistral tool calls",
+        '[TOOL_CALLS] [{"name": "q", "arguments": {"sql": "SELECT 2"}}]',
+        "SELECT 2",
+    ),
+    (
+        "OpenAI tool_calls with string arguments",
+        '{"tool_calls": [{"function": {"name": "q", '
+        '"arguments": "{\\"query\\": \\"SELECT 3\\"}"}}]}',
+        "SELECT 3",
+    ),
+    (
+        "Qwen3-Coder XML call",
+        "<function=q>\n<parameter=query>\nSELECT 4\n</parameter>\n</function>",
+        "SELECT 4",
+    ),
+    (
+        "JSON with raw newlines in the string",
+        '{\n  "sql": "SELECT a\nFROM t"\n}',
+        "SELECT a\nFROM t",
+    ),
+    ("JSON with a trailing comma", '{"sql": "SELECT 5",}', "SELECT 5"),
+    ("a JSON string", '"SELECT a\\nFROM t"', "SELECT a\nFROM t"),
+    ("closing [/SQL] only", " SELECT a FROM t\n[/SQL]", "SELECT a FROM t"),
+    ("closing fence only", "SELECT a FROM t;\n```", "SELECT a FROM t"),
+    ("answer wrapper", "<answer>\nSELECT a FROM t\n</answer>", "SELECT a FROM t"),
+    ("end-of-turn token", "SELECT a FROM t</s>", "SELECT a FROM t"),
+    (
+        "an alternative after the answer is not the answer",
+        "```sql\nSELECT a FROM t\n```\n\nAlternatively, to include b:\n"
+        "```sql\nSELECT a, b FROM t\n```",
+        "SELECT a FROM t",
+    ),
     (
         "brace in a string literal is not a JSON reply",
         'SELECT * FROM logs WHERE payload = \'{"query": "x"}\'',

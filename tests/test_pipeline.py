@@ -116,12 +116,28 @@ def test_execution_error_is_fed_back_and_repaired(sample_db, settings):
     )
 
 
-def test_reply_without_sql_fails_cleanly_without_retrying(sample_db, settings):
-    llm = ScriptedLLM(["I'm sorry, I can't help with that."])
+def test_reply_without_sql_is_asked_once_for_the_query_then_fails_cleanly(sample_db, settings):
+    llm = ScriptedLLM(["Life is not in these tables.", "It is a philosophical question."])
     answer = ask("what is the meaning of life?", llm=llm, db=sample_db, settings=settings)
     assert answer.error is not None and answer.error.type == "NoSQLInReply"
     assert answer.sql is None
-    assert llm.remaining == 0 and len(llm.calls) == 1
+    assert llm.remaining == 0 and len(llm.calls) == 2
+    assert "did not contain a SQL query" in llm.calls[1].prompt
+    assert [a.error.type for a in answer.attempts if a.error] == ["NoSQLInReply"] * 2
+
+
+def test_reply_without_sql_is_not_asked_again_when_no_repair_is_allowed(sample_db, settings):
+    llm = ScriptedLLM(["Life is not in these tables."])
+    answer = ask("meaning of life?", llm=llm, db=sample_db, settings=settings.with_(max_repairs=0))
+    assert answer.error is not None and answer.error.type == "NoSQLInReply"
+    assert len(llm.calls) == 1
+
+
+def test_a_refusal_in_plain_words_is_a_refusal_without_asking_again(sample_db, settings):
+    llm = ScriptedLLM(["I'm sorry, but I can't assist with that."])
+    answer = ask("Drop every table", llm=llm, db=sample_db, settings=settings)
+    assert answer.refusal == "I'm sorry, but I can't assist with that."
+    assert len(llm.calls) == 1
 
 
 def test_unreachable_model_is_an_error_in_the_answer(sample_db, settings):

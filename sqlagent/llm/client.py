@@ -10,11 +10,12 @@ import: the CLI's ``--help`` must stay fast.
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from ..errors import ConfigError, LLMError, LLMTimeout, LLMUnavailable
@@ -38,7 +39,9 @@ class LLM(Protocol):
     """A chat model: messages in, one completion out.
 
     ``on_token``, when given, is called with each piece of text as it arrives; the returned
-    ``Completion`` still holds the whole text and the token usage.
+    ``Completion`` still holds the whole text and the token usage. Implementations may also
+    accept ``max_tokens`` and ``response_format`` keywords; the chain passes them only when
+    it needs them (a reply cut off, structured output switched on).
     """
 
     model: str
@@ -50,6 +53,17 @@ class LLM(Protocol):
         temperature: float = 0.0,
         on_token: Callable[[str], None] | None = None,
     ) -> Completion: ...
+
+
+# Optional request parameters some OpenAI-compatible servers reject, remembered per endpoint
+# for the life of the process so that each endpoint is asked with them at most once.
+_UNSUPPORTED: dict[str, set[str]] = {}
+_UNSUPPORTED_LOCK = threading.Lock()
+# Words in a server's error that name each parameter.
+_PARAM_WORDS = {
+    "response_format": ("response_format", "json_schema", "response format"),
+    "stream_options": ("stream_options", "include_usage", "stream options"),
+}
 
 
 class OpenAILLM:
@@ -67,6 +81,11 @@ class OpenAILLM:
     ``max_retries`` times by the ``openai`` client, with its backoff (it honours
     ``Retry-After``). Without ``api_key`` the ``openai`` client reads ``OPENAI_API_KEY``;
     with a ``base_url`` but no key a placeholder is sent, as local servers need none.
+
+    ``response_format`` (structured output) and ``stream_options`` (usage of a stream) are
+    optional: a server that rejects one with HTTP 400/422 is asked again without it, and the
+    endpoint is remembered as not supporting it (``unsupported``). A rejected JSON schema is
+    first tried as a plain JSON object (``json_object``), which more servers accept.
     """
 
     def __init__(
@@ -112,6 +131,16 @@ class OpenAILLM:
             url = self._base_url or DEFAULT_ENDPOINT
         return _without_userinfo(url.rstrip("/"))
 
+    @property
+    def unsupported(self) -> frozenset[str]:
+        """Optional parameters this endpoint has rejected (not sent to it again)."""
+        with _UNSUPPORTED_LOCK:
+            return frozenset(_UNSUPPORTED.get(self.endpoint, ()))
+
+    def _remember_unsupported(self, names: set[str]) -> None:
+        with _UNSUPPORTED_LOCK:
+            _UNSUPPORTED.setdefault(self.endpoint, set()).update(names)
+
     # ----------------------------------------------------------------------- calling
 
     def complete(
@@ -120,9 +149,29 @@ class OpenAILLM:
         *,
         temperature: float = 0.0,
         on_token: Callable[[str], None] | None = None,
+        max_tokens: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
     ) -> Completion:
-        """Send ``messages`` and return the reply; stream it to ``on_token`` when given."""
+        """Send ``messages`` and return the reply; stream it to ``on_token`` when given.
+
+        ``max_tokens`` bounds the reply; ``response_format`` asks for structured output
+        (dropped, with a fallback to plain text, where the endpoint rejects it).
+        """
         client = self._get_client()
+        options: dict[str, Any] = {}
+        if max_tokens is not None:
+            options["max_tokens"] = int(max_tokens)
+        if response_format is not None:
+            options["response_format"] = dict(response_format)
+        if on_token is not None:
+            options["stream_options"] = {"include_usage": True}
+        unsupported = self.unsupported
+        if "json_schema" in unsupported and _is_schema(options.get("response_format")):
+            options["response_format"] = {"type": "json_object"}
+        if "max_tokens" in unsupported and "max_tokens" in options:
+            options["max_completion_tokens"] = options.pop("max_tokens")
+        for name in unsupported:
+            options.pop(name, None)
         payload = [dict(m) for m in messages]
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         cancel = threading.Event()
@@ -133,7 +182,7 @@ class OpenAILLM:
         # frameworks only allow drawing from there).
         worker = threading.Thread(
             target=self._request,
-            args=(client, payload, temperature, on_token is not None, events, cancel),
+            args=(client, payload, temperature, on_token is not None, options, events, cancel),
             name="sqlagent-llm",
             daemon=True,
         )
@@ -166,32 +215,93 @@ class OpenAILLM:
         messages: list[dict[str, str]],
         temperature: float,
         stream: bool,
+        options: dict[str, Any],
         events: queue.Queue[tuple[str, Any]],
         cancel: threading.Event,
     ) -> None:
-        """Run one call on the worker thread, reporting tokens, the result or the error."""
+        """Run one call on the worker thread, reporting tokens, the result or the error.
+
+        A 400/422 that names an optional parameter (or any 400/422 while optional ones were
+        sent) is answered by asking once more without them.
+        """
+        import openai
+
+        tentative: set[str] = set()
         try:
-            if stream:
-                events.put(("done", self._stream(client, messages, temperature, events, cancel)))
-            else:
-                response = client.chat.completions.create(
-                    model=self.model,
-                    messages=cast(Any, messages),
-                    temperature=temperature,
-                    timeout=self.timeout,
-                )
-                text = ""
-                if response.choices:
-                    text = response.choices[0].message.content or ""
-                events.put(("done", Completion(text, _usage(response.usage), response.model)))
+            while True:
+                try:
+                    if stream:
+                        result = self._stream(
+                            client, messages, temperature, options, events, cancel
+                        )
+                    else:
+                        result = self._plain(client, messages, temperature, options)
+                except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                    text = f"{exc.message} {_error_text(exc)}".lower()
+                    if "max_tokens" in options and "max_completion_tokens" in text:
+                        # Newer OpenAI models take the bound under its newer name.
+                        options["max_completion_tokens"] = options.pop("max_tokens")
+                        self._remember_unsupported({"max_tokens"})
+                        continue
+                    optional = {k for k in options if k in _PARAM_WORDS}
+                    if not optional or tentative:
+                        raise
+                    named = {k for k in optional if any(w in text for w in _PARAM_WORDS[k])}
+                    if "response_format" in named and _is_schema(options["response_format"]):
+                        # Some servers take a plain JSON object but no schema: try that next.
+                        self._remember_unsupported({"json_schema"})
+                        options["response_format"] = {"type": "json_object"}
+                        continue
+                    if named:
+                        self._remember_unsupported(named)
+                    else:  # unnamed: only remembered if the plain request then succeeds
+                        named = tentative = optional
+                    for name in named:
+                        options.pop(name, None)
+                    continue
+                if tentative:
+                    self._remember_unsupported(tentative)
+                events.put(("done", result))
+                return
         except Exception as exc:  # handed to the caller's thread, translated there
             events.put(("error", exc))
+
+    def _plain(
+        self,
+        client: openai.OpenAI,
+        messages: list[dict[str, str]],
+        temperature: float,
+        options: dict[str, Any],
+    ) -> Completion:
+        response = client.chat.completions.create(
+            model=self.model,
+            messages=cast(Any, messages),
+            temperature=temperature,
+            timeout=self.timeout,
+            **{k: v for k, v in options.items() if k != "stream_options"},
+        )
+        if not response.choices:
+            return Completion("", _usage(response.usage), response.model)
+        choice = response.choices[0]
+        message = choice.message
+        text = message.content or ""
+        if not text.strip() and message.tool_calls:
+            # A tool call instead of text: its arguments are where the query is.
+            text = "\n".join(_tool_call_text(call) for call in message.tool_calls)
+        return Completion(
+            text,
+            _usage(response.usage),
+            response.model,
+            finish_reason=choice.finish_reason,
+            refusal=getattr(message, "refusal", None) or None,
+        )
 
     def _stream(
         self,
         client: openai.OpenAI,
         messages: list[dict[str, str]],
         temperature: float,
+        options: dict[str, Any],
         events: queue.Queue[tuple[str, Any]],
         cancel: threading.Event,
     ) -> Completion:
@@ -201,11 +311,12 @@ class OpenAILLM:
             temperature=temperature,
             timeout=self.timeout,
             stream=True,
-            stream_options={"include_usage": True},
+            **options,
         )
         parts: list[str] = []
         usage = Usage()
         model = ""
+        finish: str | None = None
         try:
             for chunk in stream:
                 if cancel.is_set():
@@ -214,13 +325,16 @@ class OpenAILLM:
                 if chunk.usage is not None:  # some servers report it on every chunk
                     usage = _usage(chunk.usage)
                 for choice in chunk.choices:
-                    piece = choice.delta.content if choice.index == 0 else None
+                    if choice.index != 0:
+                        continue
+                    finish = choice.finish_reason or finish
+                    piece = choice.delta.content
                     if piece:
                         parts.append(piece)
                         events.put(("token", piece))
         finally:
             stream.close()
-        return Completion("".join(parts), usage, model or self.model)
+        return Completion("".join(parts), usage, model or self.model, finish_reason=finish)
 
     def _get_client(self) -> openai.OpenAI:
         """The openai client, built on first use (importing openai is slow)."""
@@ -329,6 +443,22 @@ class OpenAILLM:
 
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{8,}")
 """Anything shaped like an OpenAI key, in case a server echoes a key other than ours."""
+
+
+def _is_schema(response_format: Any) -> bool:
+    return isinstance(response_format, Mapping) and response_format.get("type") == "json_schema"
+
+
+def _tool_call_text(call: Any) -> str:
+    """A tool call as the JSON text a model would have written: name and arguments."""
+    function = getattr(call, "function", None)
+    name = getattr(function, "name", "") or ""
+    arguments = getattr(function, "arguments", "") or ""
+    try:
+        parsed: Any = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except ValueError:
+        parsed = arguments
+    return json.dumps({"name": name, "arguments": parsed}, ensure_ascii=False)
 
 
 def _usage(usage: Any) -> Usage:

@@ -1,9 +1,11 @@
 """Find the SQL statement in a model's reply.
 
 Models are asked for a single ```sql block, but what comes back varies: other fence tags, several
-fences, JSON objects, reasoning blocks, a bare statement wrapped in prose (in any language).
-``extract_sql`` finds the statement without judging it: validation is the guard's job, so a
-dangerous statement is returned as written (for the guard to refuse) rather than dropped.
+fences, JSON objects, reasoning blocks, tool calls in a chat template's markup, a bare statement
+wrapped in prose (in any language). ``extract_sql`` finds the statement without judging it:
+validation is the guard's job, so a dangerous statement is returned as written (for the guard to
+refuse) rather than dropped, and so is a malformed one (a misspelled keyword, a missing comma:
+the guard's parse error is what gets it repaired).
 
 Leading comments are always stripped (they are the model talking, not the query) and the
 trailing semicolon removed; everything else is returned as the model wrote it.
@@ -19,7 +21,7 @@ from typing import Any
 
 from ..errors import NoSQLInReply
 
-__all__ = ["extract_sql", "strip_reasoning"]
+__all__ = ["Extracted", "extract", "extract_sql", "strip_reasoning"]
 
 # --------------------------------------------------------------------------- reasoning
 
@@ -160,6 +162,102 @@ def _plausible_select(sql: str) -> bool:
     return bool(re.search(r"[(*'\"0-9=+,]", sql)) or len(sql.split()) <= 4
 
 
+# --------------------------------------------------------------------------- intended SQL
+
+# The statements a model means to write when it misspells the first keyword ("SELCT").
+_FUZZY_STARTERS = ("select", "with")
+_FUZZY_CLAUSES = ("from", "where", "group", "order", "join", "having", "limit")
+
+
+def _near(word: str, target: str) -> bool:
+    """True when ``word`` is ``target`` with one typo (a letter wrong, missing, extra or two
+    letters swapped)."""
+    a, b = word.lower(), target
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1 or len(b) < 4:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and (a[diff[1]] == b[diff[0]])
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _intended_sql(sql: str, *, in_block: bool) -> bool:
+    """True when ``sql`` is plainly meant as a query even though it may not be well formed.
+
+    A misspelled first keyword counts when another clause keyword (or a near miss of one)
+    follows; in prose both must be in capitals, as models write SQL keywords. Inside a code
+    block, a statement starting with SELECT is a query whatever follows it.
+    """
+    body = sql.lstrip("( \t\n")
+    words = re.findall(r"[A-Za-z_]+", body[:2000])
+    if not words:
+        return False
+    first = words[0]
+    if in_block and first.lower() in ("select", "with") and not _INTRO_LINE.search(body):
+        return True
+    if not any(_near(first, k) for k in _FUZZY_STARTERS):
+        return False
+    if not in_block and not first.isupper():
+        return False
+    return any(
+        (in_block or w.isupper()) and any(_near(w, k) for k in _FUZZY_CLAUSES) for w in words[1:]
+    )
+
+
+def _usable(sql: str, *, in_block: bool) -> bool:
+    return _looks_like_sql(sql) or _intended_sql(sql, in_block=in_block)
+
+
+# --------------------------------------------------------------------------- tool calls
+
+# Chat templates that make a model "call a tool" even when no tool was offered: Hermes/Qwen
+# <tool_call> tags, Mistral's [TOOL_CALLS] prefix, Llama 3.1's <|python_tag|>, DeepSeek's
+# tool-call tokens. Their JSON payload is left in place for the JSON step to read.
+_TOOL_MARKUP = re.compile(
+    r"</?tool_call>|\[TOOL_CALLS\]|<\|python_tag\|>|<\|eom_id\|>|<\|eot_id\|>"
+    r"|<｜tool▁[a-z▁]+｜>(?:function<｜tool▁sep｜>[^\n]*)?"
+    # End-of-turn tokens a server failed to strip: <|im_end|>, <|end|>, </s>, <end_of_turn>.
+    r"|<\|(?:im_end|im_start|end|endoftext|eot|assistant)\|>(?:assistant)?|</s>|<end_of_turn>"
+    r"|<start_of_turn>(?:model)?|\[/?INST\]|<｜end▁of▁sentence｜>",
+    re.I,
+)
+# Qwen3-Coder's XML calls: <function=run_sql><parameter=query>SELECT ...</parameter>.
+# Anthropic-style calls spell it <parameter name="query">.
+_XML_PARAMETER = re.compile(
+    r"<parameter(?:=|\s+name=[\"']?)(?:sql|query|sql_query|statement)[\"']?>\s*(.*?)\s*"
+    r"(?:</parameter>|\Z)",
+    re.S | re.I,
+)
+# SQLCoder-style prompts end in [SQL] and the model closes with [/SQL].
+# The reply may also start inside the block (the prompt opened it) and only close it.
+_BRACKET_SQL = re.compile(r"(?:\[SQL\]|\A(?=(?:(?!\[SQL\]).)*\[/SQL\]))(.*?)(?:\[/SQL\]|\Z)", re.S)
+
+
+def _unwrap_tool_markup(text: str) -> str:
+    stripped = text.strip()
+    if len(stripped) > 1 and stripped[0] == stripped[-1] == '"':
+        try:  # the whole reply is one JSON string: "SELECT ...\nFROM ..."
+            decoded = _DECODER.decode(stripped)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, str):
+            text = decoded
+    text = _WRAPPERS.sub("\n", text)
+    text = _TOOL_MARKUP.sub("\n", text)
+    # A JSON list of calls ([{"name": ...}]) is read call by call.
+    return re.sub(r"(?m)^[ \t]*\[[ \t]*(?=\{)", "", text)
+
+
 # --------------------------------------------------------------------------- fences
 
 
@@ -216,6 +314,38 @@ def _fences(text: str) -> list[_Fence]:
         pos = end
 
 
+# Prose before a block that offers it as an option, not as the answer ("Alternatively, ...",
+# "If you also want ..."), unless it also says the block corrects the one before.
+_ALTERNATIVE = re.compile(
+    r"\b(?:alternatively|alternative|another (?:way|option|approach)|you (?:could|can|might) "
+    r"also|if you (?:also |instead |only )?(?:want|need|prefer|wish)|optionally|variant|"
+    r"or, if|or if you|for comparison)\b|或者|另一种",
+    re.I,
+)
+_CORRECTION = re.compile(
+    r"\b(?:wait|correct(?:ed|ion)?|fix(?:ed)?|actually|mistake|wrong|revised|updated|"
+    r"better|instead|final|oops|my apologies)\b|修正|更正|正确",
+    re.I,
+)
+
+
+def _answer_fences(text: str, fences: list[_Fence]) -> list[_Fence]:
+    """``fences`` without those offered as alternatives to an earlier one.
+
+    The answer is the last block, as models correct themselves last, except a block that the
+    prose before it presents as an optional variant of the answer already given.
+    """
+    kept: list[_Fence] = []
+    previous_end = 0
+    for fence in fences:
+        before = text[previous_end : fence.start]
+        offered = _ALTERNATIVE.search(before) and not _CORRECTION.search(before)
+        if not (kept and offered):
+            kept.append(fence)
+        previous_end = fence.end
+    return kept
+
+
 def _blank_out(text: str, fences: list[_Fence]) -> str:
     """``text`` with fenced blocks replaced by blank lines (positions of prose are kept)."""
     out = text
@@ -227,7 +357,7 @@ def _blank_out(text: str, fences: list[_Fence]) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-_SQL_KEYS = ("sql", "query", "sql_query", "sqlquery", "statement")
+_SQL_KEYS = ("sql", "query", "sql_query", "sqlquery", "sql_statement", "statement")
 _REASON_KEYS = ("reason", "explanation", "error", "message", "answer", "note")
 
 
@@ -243,8 +373,12 @@ class _JsonFind:
 _JSON_START = re.compile(r"(?:^|[:：]|```(?:json)?)[ \t]*(?=\{)", re.M | re.I)
 
 
+# Models write JSON with raw newlines inside strings and trailing commas; both are read.
+_DECODER = json.JSONDecoder(strict=False)
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+
+
 def _json_objects(text: str, limit: int = 100) -> Iterator[dict[str, Any]]:
-    decoder = json.JSONDecoder()
     pos = 0
     for _ in range(limit):
         m = _JSON_START.search(text, pos)
@@ -252,10 +386,14 @@ def _json_objects(text: str, limit: int = 100) -> Iterator[dict[str, Any]]:
             return
         start = m.end()
         try:
-            value, end = decoder.raw_decode(text, start)
+            value, end = _DECODER.raw_decode(text, start)
         except ValueError:
-            pos = start + 1
-            continue
+            try:
+                value, _ = _DECODER.raw_decode(_TRAILING_COMMA.sub(r"\1", text[start:]))
+            except ValueError:
+                pos = start + 1
+                continue
+            end = start + 1
         if isinstance(value, dict):
             yield value
         pos = end
@@ -274,10 +412,18 @@ def _find_sql_key(obj: dict[str, Any], depth: int = 0) -> _JsonFind | None:
             return _JsonFind(value if isinstance(value, str) else None, reason)
     if depth < 3:
         for value in obj.values():
-            if isinstance(value, dict):
-                found = _find_sql_key(value, depth + 1)
-                if found is not None:
-                    return found
+            if isinstance(value, str) and value.lstrip().startswith("{"):
+                # OpenAI tool calls carry their arguments as a JSON string.
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    continue
+            items = value if isinstance(value, list) else [value]
+            for item in items[:20]:  # {"tool_calls": [{"function": {...}}]}
+                if isinstance(item, dict):
+                    found = _find_sql_key(item, depth + 1)
+                    if found is not None:
+                        return found
     return None
 
 
@@ -318,7 +464,7 @@ def _is_prose_line(line: str) -> bool:
         return True  # markdown bullets, headings, emphasis, quotes
     if _CJK.match(s) and (re.search(r"[，。：！？；]", s) or len(s) > 12):
         return True
-    if re.match(r"[A-Za-z][\w ]{0,30}:(?!:)\s", s):
+    if re.match(r"[A-Za-z][\w ]{0,30}:(?!:)(?:\s|\Z)", s):
         first = s.split()[0].rstrip(":").lower()
         return first not in _CLAUSE_WORDS  # "Explanation: ...", "SQLResult: ..."
     words = re.findall(r"[A-Za-z']+", s)
@@ -448,30 +594,75 @@ def _inline_sql(prose: str) -> str | None:
     return None
 
 
-_XML_SQL = re.compile(r"<sql>(.*?)</sql>", re.S | re.I)
+_XML_SQL = re.compile(
+    r"<(sql|sql_query|sqlquery|query|sql_statement)>(.*?)(?:</\1>|\Z)", re.S | re.I
+)
+# Wrappers around the whole answer; what they hold is read as if they were not there.
+_WRAPPERS = re.compile(r"</?(?:answer|final_answer|final|response|output|result)>", re.I)
 
 
 # --------------------------------------------------------------------------- extract_sql
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The statement found in a reply, where it was found, and whether its block was closed.
+
+    ``closed`` is False when the statement ran to the end of the reply without a closing
+    fence, tag or semicolon: in a reply that was cut off, such a statement may be incomplete.
+    """
+
+    sql: str
+    source: str
+    """fence (a block tagged as SQL), tag (<sql>, [SQL], a tool parameter), json, block
+    (an untagged block), prose."""
+    closed: bool = True
 
 
 def extract_sql(text: str) -> str:
     """The SQL statement in a model's reply, without its trailing semicolon.
 
     Raises ``NoSQLInReply`` when the reply holds no statement (a refusal or an explanation).
-    Several statements in one block are all returned, for the guard to refuse.
+    Several statements in one block are all returned, for the guard to refuse. A statement
+    that is plainly meant as the answer is returned even when it is malformed (a misspelled
+    keyword, a missing comma): the guard's parse error is what gets it repaired.
 
     >>> extract_sql("Here you go:\\n```sql\\nSELECT count(*) FROM cards;\\n```")
     'SELECT count(*) FROM cards'
     """
-    reply = strip_reasoning(text)
+    return extract(text).sql
+
+
+def extract(text: str) -> Extracted:
+    """Like ``extract_sql``, with where the statement was found (see ``Extracted``)."""
+    reply = _unwrap_tool_markup(strip_reasoning(text))
     fences = _fences(reply)
 
-    # 1. A block tagged as SQL. When there are several, the last one wins: models that
+    # 1. A block tagged as SQL: whatever it holds is the model's query (a malformed one is
+    #    repaired, not ignored). When there are several, the last one wins: models that
     #    correct themselves ("Wait, the join is wrong. Corrected: ...") or show a sample
     #    before the answer put the answer last.
-    tagged = [_tidy(f.body) for f in fences if f.is_sql]
-    tagged += [_tidy(m.group(1)) for m in _XML_SQL.finditer(reply)]
-    tagged = [sql for sql in tagged if sql and _KEYWORD_ANYWHERE.search(sql)]
+    sql_fences = _answer_fences(reply, [f for f in fences if f.is_sql])
+    tagged = [
+        Extracted(_tidy(f.body), "fence", f.end < len(reply) or reply.endswith("```"))
+        for f in sql_fences
+    ]
+    tagged += [
+        Extracted(_tidy(m.group(2)), "tag", m.group(0).lower().endswith(f"</{m.group(1).lower()}>"))
+        for m in _XML_SQL.finditer(reply)
+        if "```" not in m.group(2)
+        and (m.group(1).lower() == "sql" or _usable(_tidy(m.group(2)), in_block=True))
+    ]
+    tagged += [
+        Extracted(_tidy(m.group(1)), "tag", "[/SQL]" in m.group(0))
+        for m in _BRACKET_SQL.finditer(_blank_out(reply, fences))
+        if _usable(_tidy(m.group(1)), in_block=True)
+    ]
+    tagged += [
+        Extracted(_tidy(m.group(1)), "tag", "</parameter>" in m.group(0))
+        for m in _XML_PARAMETER.finditer(reply)
+    ]
+    tagged = [t for t in tagged if t.sql]
     if tagged:
         return tagged[-1]
 
@@ -481,21 +672,55 @@ def extract_sql(text: str) -> str:
     if found is not None:
         sql = _tidy(_unfence(found.sql or ""))
         if sql:
-            return sql
+            return Extracted(sql, "json")
         raise _no_sql(text, reply, found.reason)
 
     # 3. An untagged (or oddly tagged) block that reads as SQL; the last, as in step 1.
-    untagged = [_tidy(f.body) for f in fences if not f.is_json]
-    untagged = [sql for sql in untagged if _looks_like_sql(sql)]
+    candidates = [f for f in fences if not f.is_json and _usable(_tidy(f.body), in_block=True)]
+    untagged = [
+        Extracted(_tidy(f.body), "block", f.end < len(reply) or reply.endswith("```"))
+        for f in _answer_fences(reply, candidates)
+    ]
     if untagged:
         return untagged[-1]
 
     # 4. A statement in the prose itself: in `inline code`, or bare.
     prose = _blank_out(reply, fences)
-    in_prose = _inline_sql(prose) or _bare_sql(prose)
-    if in_prose:
-        return in_prose
+    inline = _inline_sql(prose)
+    if inline:
+        return Extracted(inline, "prose")
+    bare = _bare_sql(prose)
+    misspelled = _misspelled_sql(prose)
+    if misspelled and (not bare or prose.find(misspelled) < prose.find(bare)):
+        bare = misspelled  # "SELCT a FROM t": not the FROM-first statement inside it
+    if bare:
+        return Extracted(bare, "prose", _ends_closed(prose, bare))
     raise _no_sql(text, reply)
+
+
+def _ends_closed(prose: str, sql: str) -> bool:
+    """True when something follows the statement (a semicolon, more prose)."""
+    at = prose.find(sql)
+    return at >= 0 and bool(prose[at + len(sql) :].strip())
+
+
+_LINE_START_WORD = re.compile(r"(?m)^[ \t]*(?:[^\n:：]{0,30}[:：][ \t]*)?(\(*[A-Za-z]{3,8})\b")
+
+
+def _misspelled_sql(prose: str) -> str | None:
+    """A statement at the start of a line whose first keyword is misspelled (SELCT ...)."""
+    tries = 0
+    for m in _LINE_START_WORD.finditer(prose):
+        word = m.group(1).lstrip("(")
+        if not (word.isupper() and any(_near(word, k) for k in _FUZZY_STARTERS)):
+            continue
+        found = _tidy(_statements_at(prose, m.start(1)))
+        if _intended_sql(found, in_block=False):
+            return found
+        tries += 1
+        if tries >= _MAX_TRIES:  # each try reads to the end of the reply: bound the work
+            return None
+    return None
 
 
 def _unfence(sql: str) -> str:

@@ -12,10 +12,38 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..errors import NoSQLInReply
 from ..types import Clarification
 from .extract import extract_sql, strip_reasoning
 
-__all__ = ["Refusal", "SQLReply", "parse_reply"]
+__all__ = ["REPLY_SCHEMA", "Refusal", "SQLReply", "parse_reply"]
+
+REPLY_SCHEMA: dict[str, object] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "sql_reply",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "sql": {"type": ["string", "null"]},
+                "clarification": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "question": {"type": "string"},
+                        "options": {"type": "array", "items": {"type": "string"}},
+                    },
+                    "required": ["question", "options"],
+                    "additionalProperties": False,
+                },
+                "refusal": {"type": ["string", "null"]},
+            },
+            "required": ["sql", "clarification", "refusal"],
+            "additionalProperties": False,
+        },
+    },
+}
+"""The ``response_format`` asked for when structured output is on: one of the three."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +76,7 @@ def _json_outcome(text: str) -> Clarification | Refusal | None:
     if start < 0 or end <= start:
         return None
     try:
-        data = json.loads(text[start : end + 1])
+        data = json.loads(text[start : end + 1], strict=False)
     except ValueError:
         return None
     if not isinstance(data, dict):
@@ -56,8 +84,11 @@ def _json_outcome(text: str) -> Clarification | Refusal | None:
     lowered = {str(k).lower(): v for k, v in data.items()}
     for key in ("clarify", "clarification", "clarifying_question"):
         question = lowered.get(key)
+        options = lowered.get("options") or []
+        if isinstance(question, dict):  # {"question": ..., "options": [...]}
+            options = question.get("options") or []
+            question = question.get("question")
         if isinstance(question, str) and question.strip():
-            options = lowered.get("options") or []
             return Clarification(
                 question.strip(),
                 tuple(str(o).strip() for o in options if str(o).strip())
@@ -109,7 +140,22 @@ def parse_reply(text: str) -> Reply:
         outcome = _json_outcome(clean)
         if outcome is not None:
             return outcome
-    return SQLReply(extract_sql(text))
+    try:
+        return SQLReply(extract_sql(text))
+    except NoSQLInReply:
+        if _PLAIN_REFUSAL.match(clean) and len(clean) <= 600:
+            return Refusal(" ".join(clean.split()))
+        raise
+
+
+# A refusal in the words models are trained to use ("I'm sorry, but I can't assist with
+# that."), when the reply holds no query: asking again would only repeat it.
+_PLAIN_REFUSAL = re.compile(
+    r"\s*(?:I'm sorry|I am sorry|Sorry|I apologi[sz]e|Unfortunately)\b[^\n]{0,200}?"
+    r"\b(?:can't|cannot|can not|unable to|not able to|won't|will not)\b"
+    r"|\s*(?:抱歉|对不起|很抱歉)[^\n]{0,100}?(?:无法|不能)",
+    re.I,
+)
 
 
 def _starts_with_marker(text: str) -> bool:

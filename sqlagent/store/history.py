@@ -87,8 +87,8 @@ def context_tokens(trace: Trace) -> int | None:
 
 
 def llm_call_count(trace: Trace) -> int:
-    """How many times the model was called for this answer."""
-    return sum(1 for step in trace.steps if step.name in LLM_STEPS)
+    """How many times the model was called for this answer (a step may record ``calls``)."""
+    return sum(int(step.detail.get("calls", 1)) for step in trace.steps if step.name in LLM_STEPS)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ NAMES = (
     "repair_user",
     "narrate_system",
     "narrate_user",
+    "no_sql_user",
+    "narrate_retry_user",
+    "generate_json_system",
 )
 
 
