@@ -7,6 +7,12 @@ verified SQL, so adaptive voting stops after two; the "adaptive, disagreeing" ro
 second candidate to differ. Tokens are the scripted model's count (about 4 characters a token)
 of exactly what would be sent.
 
+Then the share of the generation prompt that is an identical prefix across all the sample
+questions, as an ``Agent`` on the sample database sends it (knowledge file, value index and
+profiles included): the part a provider's prompt cache can serve (billed at a fraction) when
+one deployment answers many questions on one database. Verified questions send no generation
+prompt and are left out.
+
     python benchmarks/modes_cost.py
 """
 
@@ -16,6 +22,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+from sqlagent.api import Agent
 from sqlagent.conversation import Conversation
 from sqlagent.db import connect
 from sqlagent.pipeline import ask
@@ -95,5 +102,35 @@ def main() -> None:
         print(f"{name:<26} {calls:>6.1f} {prompt:>11.0f} {completion:>10.0f}   {extra}")
 
 
+def prefix_share() -> tuple[int, float, float]:
+    """(questions, median prompt characters, share of them in the common prefix)."""
+    agent = Agent.connect(ensure_sample_database(), settings=Settings(model="s"))
+    prompts: list[str] = []
+    for item in sample_questions():
+        if agent.knowledge().match_verified(item["question"]) is not None:
+            continue
+        llm = ScriptedLLM([fenced(item["sql"]), "Narrative."])
+        agent_with = Agent(agent.db, llm=llm, settings=agent.settings)
+        agent_with.ask(item["question"])
+        first = llm.calls[0].messages
+        # What a provider caches: the messages in order, roles included.
+        prompts.append("".join(f"<{m['role']}>{m['content']}" for m in first))
+    common = prompts[0]
+    for text in prompts[1:]:
+        n = 0
+        for a, b in zip(common, text):
+            if a != b:
+                break
+            n += 1
+        common = common[:n]
+    lengths = sorted(len(t) for t in prompts)
+    median = statistics.median(lengths)
+    return len(prompts), median, len(common) / statistics.mean(lengths)
+
+
 if __name__ == "__main__":
     main()
+    asked, median, share = prefix_share()
+    print()
+    print(f"generation prompt over {asked} sample questions (verified ones left out)")
+    print(f"median {median:,.0f} characters; identical prefix {share:.1%} of the mean (goal >= 90%)")
