@@ -285,6 +285,12 @@ def ask(
             return finish(sql=failed.sql, error=failed.error)
         raise ConfigError("No language model is configured.", hint=LLM_HELP)
 
+    prepare = getattr(llm, "prepare", None)
+    if callable(prepare):
+        # The client's start-up (importing openai takes a second on a cold start) is its own
+        # step, so that ``generate`` measures the model.
+        with rec.step("setup"):
+            prepare()
     messages = generation_messages(question, context, full_schema.dialect, conversation)
     if settings.candidates > 1:
         outcome, confidence = _vote(
