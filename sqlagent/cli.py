@@ -347,57 +347,20 @@ def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """A conversation in the terminal: follow-ups edit the previous query."""
-    from .conversation import Conversation
+    from .cli_chat import run_chat
+    from .settings import LLM_HELP
 
     settings = _settings(args)
     with _agent(args, settings) as agent:
-        conversation = Conversation()
-        pending: Answer | None = None
-        out.write(
-            f"Connected to {agent.db.display_url}. Ask a question; follow-ups build on the "
-            "previous answer. Commands: :sql to show the last SQL, :reset, :quit.\n"
+        return run_chat(
+            agent,
+            llm_configured=settings.llm_configured,
+            llm_help=LLM_HELP,
+            out=out,
+            err=err,
+            print_answer=_print_answer,
+            print_error=_print_error,
         )
-        if not settings.llm_configured:
-            from .settings import LLM_HELP
-
-            err.write(
-                "No language model is configured: only the verified questions of the "
-                f"knowledge file can be answered. {LLM_HELP}\n"
-            )
-        while True:
-            out.write("\n> ")
-            out.flush()
-            line = sys.stdin.readline()
-            if not line:
-                out.write("\n")
-                return EXIT_OK
-            text = line.strip()
-            if not text:
-                continue
-            if text in (":quit", ":q", ":exit"):
-                return EXIT_OK
-            if text == ":reset":
-                conversation.clear()
-                out.write("(conversation cleared)\n")
-                continue
-            if text == ":sql":
-                last = conversation.turns[-1].sql if len(conversation) else None
-                out.write((last or "(no SQL yet)") + "\n")
-                continue
-            if pending is not None and pending.clarification is not None and text.isdigit():
-                options = pending.clarification.options
-                index = int(text) - 1
-                if 0 <= index < len(options):
-                    text = f"{pending.question} (I mean: {options[index]})"
-            try:
-                answer = agent.ask(text, conversation=conversation)
-            except (UsageError, ConfigError) as exc:
-                _print_error(exc, err)
-                continue
-            _print_answer(answer, out)
-            if answer.error is not None and answer.kind == "error":
-                _print_error(answer.error, err)
-            pending = answer
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {

@@ -14,7 +14,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -428,6 +427,8 @@ def _vote(
         )
 
     def sample(indices: Sequence[int]) -> None:
+        from concurrent.futures import ThreadPoolExecutor  # only voting needs it
+
         with ThreadPoolExecutor(max_workers=min(len(indices), 8)) as pool:
             list(pool.map(run, indices))
 
