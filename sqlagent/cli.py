@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("ask", help="answer a question with SQL, a table and a narrative")
-    p.add_argument("question", help="the question, in any language")
+    p.add_argument(
+        "question", help="the question, in any language ('-' reads it from standard input)"
+    )
     _add_common(p)
     p.add_argument("--model", help="model name (default: $SQLAGENT_MODEL)")
     p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_voting(p)
 
     p = sub.add_parser("sql", help="run your own SQL through the same read-only guard")
-    p.add_argument("sql", help="one SELECT statement")
+    p.add_argument("sql", help="one SELECT statement ('-' reads it from standard input)")
     _add_common(p)
 
     p = sub.add_parser("schema", help="show what the agent sees of the database")
@@ -232,6 +234,8 @@ def _error_payload(question: str, exc: SqlAgentError, sql: str | None = None) ->
 def _cmd_answer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ask`` and ``sql``: both end in an Answer and share output and exit codes."""
     text = args.question if args.command == "ask" else args.sql
+    if text == "-":  # a long text is piped in: no argument length limit applies
+        text = sys.stdin.read()
     try:
         if not text.strip():
             what = "question" if args.command == "ask" else "SQL"
