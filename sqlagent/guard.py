@@ -163,7 +163,7 @@ def _parse(sql: str, dialect: str, rules: DialectRules) -> exp.Expr:
             s for s in sqlglot.parse(sql, read=dialect, error_level=ErrorLevel.RAISE) if s
         ]
     except (ParseError, TokenError) as exc:
-        raise SQLParseError(_parse_message(exc, dialect)) from None
+        raise SQLParseError(_parse_message(exc, dialect, sql)) from None
     if not statements:
         raise SQLParseError("The query is empty (only comments or semicolons)")
     if len(statements) > 1:
@@ -181,7 +181,12 @@ def _parse(sql: str, dialect: str, rules: DialectRules) -> exp.Expr:
     return tree
 
 
-def _parse_message(exc: ParseError | TokenError, dialect: str) -> str:
+def _parse_message(exc: ParseError | TokenError, dialect: str, sql: str = "") -> str:
+    from .syntax_error import locate_parse_error
+
+    located = locate_parse_error(sql, dialect, exc) if sql else None
+    if located is not None:
+        return f"The query does not parse as {dialect} SQL: {located}"
     errors = getattr(exc, "errors", None) or []
     if errors:
         first = errors[0]
