@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import prompts
-from .context import build_context
 from .errors import (
     ClarificationNeeded,
     ConfigError,
@@ -235,6 +234,8 @@ def ask(
         )
         rec.emit("done", "Answered" if answer.ok else "Failed", answer=answer)
         return answer
+
+    from .context import build_context  # not needed by run_sql: `sqlagent sql` skips it
 
     rec.emit("context", "Reading the schema")
     try:
