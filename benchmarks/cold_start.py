@@ -18,6 +18,7 @@ tar -x -C DIR``, with ``sample_data`` linked into it), each with its own caches.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -47,16 +48,24 @@ def _reply(request: dict[str, Any]) -> str:
     return "Visa cards have the highest average amount."
 
 
+STEPS: dict[str, list[dict[str, float]]] = {}
+"""The ``timings`` of each tree's ``ask --json`` runs, by tree label."""
+
+
 def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of one whole process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    # From a neutral folder: `python -m` puts the working directory first on the path, where
+    # a source tree would shadow the one being measured.
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=env["SQLAGENT_HOME"])
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{argv} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if "--json" in argv and "ask" in argv:
+        STEPS.setdefault(env["SQLAGENT_HOME"], []).append(json.loads(done.stdout)["timings"])
     return elapsed, cpu
 
 
@@ -116,7 +125,7 @@ def main() -> None:
         "sql": [*cli, "sql", SQL],
         "schema": [*cli, "schema"],
         "schema --question": [*cli, "schema", "--question", QUESTION],
-        "ask": [*cli, "ask", QUESTION],
+        "ask": [*cli, "ask", QUESTION, "--json"],
     }
     trees: dict[str, str | None] = {"this tree": None}
     if args.baseline:
@@ -139,6 +148,14 @@ def main() -> None:
     )
     for label in envs:
         _table(label, first[label], times[label])
+    print("\nask: median seconds per step (timings of its --json answer)")
+    for label, env in envs.items():
+        runs = STEPS.get(env["SQLAGENT_HOME"], [])[1:]  # the first run fills the caches
+        names = list(dict.fromkeys(name for t in runs for name in t))
+        steps = ", ".join(
+            f"{n} {statistics.median(t.get(n, 0.0) for t in runs):.3f}" for n in names
+        )
+        print(f"  {label}: {steps}")
 
 
 if __name__ == "__main__":
