@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from .gcpause import gc_paused
 from .types import SchemaInfo
 
-DERIVED_VERSION = 1
+DERIVED_VERSION = 2
 """Bumped when a stored layout changes; older files are ignored."""
 
 _T = TypeVar("_T")

@@ -173,29 +173,45 @@ class ValueIndex:
             return builder.finish()
 
     def to_data(self) -> dict[str, Any]:
-        """The index as JSON-able data: its columns and values (``from_data`` re-indexes
-        them, which takes a small fraction of reading them from the database)."""
+        """The whole index as JSON-able data, so that ``from_data`` need not index again."""
+
+        def ids(found: Postings) -> int | list[int]:
+            return found if isinstance(found, int) else list(found)
+
         return {
             "columns": [list(c) for c in self._columns],
-            "values": list(self._values),
+            "values": self._values,
             "column_of": list(self._column_of),
+            "postings": {t: ids(p) for t, p in self._postings.items()},
+            "phrases": {t: ids(p) for t, p in self._phrases.items()},
+            "near": self._near.to_data(),
+            "total_idf": list(self._total_idf),
         }
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> ValueIndex:
         """The index ``to_data`` described."""
+
+        def postings(raw: dict[str, Any]) -> dict[str, Postings]:
+            return {t: p if isinstance(p, int) else array("I", p) for t, p in raw.items()}
+
         columns = [(str(t), str(c)) for t, c in data["columns"]]
         values = data["values"]
-        column_of = data["column_of"]
-        if not isinstance(values, list) or not isinstance(column_of, list):
+        column_of = array("I", data["column_of"])
+        total_idf = array("f", data["total_idf"])
+        if not isinstance(values, list) or not len(values) == len(column_of) == len(total_idf):
             raise ValueError("malformed value index data")
-        if len(values) != len(column_of):
+        if any(cid >= len(columns) for cid in set(column_of)):
             raise ValueError("malformed value index data")
-        builder = _Builder(max_length=max((len(v) for v in values), default=0))
-        with gc_paused():
-            pairs = zip(column_of, values, strict=True)
-            builder.add((*columns[cid], value) for cid, value in pairs)
-            return builder.finish()
+        return cls(
+            columns,
+            values,
+            column_of,
+            postings(data["postings"]),
+            postings(data["phrases"]),
+            NearWords.from_data(data["near"]),
+            total_idf,
+        )
 
     # ------------------------------------------------------------------ searching
 
