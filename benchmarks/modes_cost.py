@@ -118,7 +118,7 @@ def prefix_share() -> tuple[int, float, float]:
     common = prompts[0]
     for text in prompts[1:]:
         n = 0
-        for a, b in zip(common, text):
+        for a, b in zip(common, text, strict=False):
             if a != b:
                 break
             n += 1
@@ -133,4 +133,5 @@ if __name__ == "__main__":
     asked, median, share = prefix_share()
     print()
     print(f"generation prompt over {asked} sample questions (verified ones left out)")
-    print(f"median {median:,.0f} characters; identical prefix {share:.1%} of the mean (goal >= 90%)")
+    print(f"median {median:,.0f} characters; identical prefix {share:.1%} of the mean")
+    print("(goal >= 90%)")

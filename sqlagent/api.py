@@ -209,13 +209,22 @@ class Agent:
         add_verified(path, question, sql)
         return str(path)
 
-    def _per_schema(self, name: str, build: Callable[[SchemaInfo], _T]) -> _T:
+    def _per_schema(
+        self,
+        name: str,
+        build: Callable[[SchemaInfo], _T],
+        encode: Callable[[_T], Any],
+        decode: Callable[[Any], _T],
+    ) -> _T:
         """``build(visible schema)``, computed once per database, schema and policy.
 
         Kept with the database object, so every Agent over the same connection (the
         dashboard makes one per page run) shares it; built again when the schema changes.
-        Built from the visible schema only, so a denied column's values or range never
-        reach a prompt. Concurrent callers wait for one build rather than each starting one.
+        With the schema cache on, it is also kept on disk beside the cached schema
+        (``encode`` / ``decode`` to and from JSON-able data), so a new process reads it
+        rather than the data. Built from the visible schema only, so a denied column's values
+        or range never reach a prompt. Concurrent callers wait for one build rather than
+        each starting one.
         """
         full = self.db.schema()  # the same object until the schema changes
         key = (name, self.settings.policy)
@@ -224,9 +233,15 @@ class Agent:
             entry = per_db.setdefault(key, _Derived())
         with entry.lock:  # one build per database, kind and policy; others go on
             if entry.value is None or entry.schema is not full:
+                from .context.derived_cache import load_derived, store_derived
                 from .guard import visible_schema
 
-                entry.value = build(visible_schema(full, self.settings.policy))
+                visible = visible_schema(full, self.settings.policy)
+                value = load_derived(self.db, name, visible, decode)
+                if value is None:
+                    value = build(visible)
+                    store_derived(self.db, name, visible, encode(value))
+                entry.value = value
                 entry.schema = full
             return cast("_T", entry.value)
 
@@ -245,6 +260,8 @@ class Agent:
                 timeout=min(self.settings.statement_timeout, 10.0),
                 time_budget=self.settings.value_index_seconds,
             ),
+            ValueIndex.to_data,
+            ValueIndex.from_data,
         )
 
     def profiles(self) -> Mapping[str, TableProfile] | None:
@@ -253,7 +270,7 @@ class Agent:
         switched off. Their ranges appear in the context ("range 2025-01-01 .. 2025-12-31")."""
         if not self.settings.profiles:
             return None
-        from .context.profile import profile_schema
+        from .context.profile import profile_schema, profiles_from_data, profiles_to_data
 
         return self._per_schema(
             "profiles",
@@ -263,6 +280,8 @@ class Agent:
                 time_budget=self.settings.profile_seconds,
                 timeout=min(self.settings.statement_timeout, 5.0),
             ),
+            profiles_to_data,
+            profiles_from_data,
         )
 
     def _llm_if_configured(self) -> LLM | None:

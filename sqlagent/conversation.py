@@ -71,6 +71,14 @@ class Conversation:
         with self._lock:
             self._turns.clear()
 
+    def copy(self) -> Conversation:
+        """A conversation with the same turns, to ask a question that may yet be abandoned
+        (adopt the copy once it is answered)."""
+        other = Conversation(max_turns=self.max_turns, max_chars=self.max_chars)
+        with self._lock:
+            other._turns = list(self._turns)
+        return other
+
     @property
     def turns(self) -> tuple[Turn, ...]:
         with self._lock:

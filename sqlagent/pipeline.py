@@ -15,14 +15,12 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .answer.grounding import ungrounded_numbers
 from .answer.summarize import plain_narrative, result_summary
-from .context import build_context
 from .db.base import bound_bytes, execute_within, timeout_message
 from .errors import (
     ClarificationNeeded,
@@ -277,6 +275,8 @@ def ask(
         rec.emit("done", "Answered" if answer.ok else "Failed", answer=answer)
         return answer
 
+    from .context import build_context  # not needed by run_sql: `sqlagent sql` skips it
+
     rec.emit("context", "Reading the schema")
     try:
         with rec.step("schema") as info:
@@ -325,6 +325,12 @@ def ask(
             return finish(sql=failed.sql, error=failed.error)
         raise ConfigError("No language model is configured.", hint=LLM_HELP)
 
+    prepare = getattr(llm, "prepare", None)
+    if callable(prepare):
+        # The client's start-up (importing openai takes a second on a cold start) is its own
+        # step, so that ``generate`` measures the model.
+        with rec.step("setup"):
+            prepare()
     messages = generation_messages(
         question,
         context,
@@ -549,6 +555,8 @@ def _vote(
         )
 
     def sample(indices: Sequence[int]) -> None:
+        from concurrent.futures import ThreadPoolExecutor  # only voting needs it
+
         with ThreadPoolExecutor(max_workers=min(len(indices), 8)) as pool:
             list(pool.map(run, indices))
 

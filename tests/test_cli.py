@@ -356,3 +356,47 @@ def test_json_of_an_early_failure_has_the_shape_of_an_answer(sample_db_path, tmp
     ok = json.loads(run_cli("sql", "SELECT 1 AS one", "--db", str(sample_db_path), "--json").stdout)
     failed = run_cli("sql", "SELECT 1", "--db", str(tmp_path / "nope.duckdb"), "--json")
     assert set(json.loads(failed.stdout)) == set(ok)
+
+
+def test_ask_and_sql_read_a_dash_from_standard_input(sample_db_path, tmp_path):
+    # Longer than one argument may be on Linux (128 KiB): only stdin can carry it.
+    long_sql = "SELECT 1 AS one\n" + "-- padding\n" * 13_000
+    assert len(long_sql) > 131_072
+    exe = Path(sys.executable).with_name("sqlagent")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SQLAGENT_"))}
+    env.update(SQLAGENT_HISTORY="off", SQLAGENT_HOME=str(tmp_path))
+    proc = subprocess.run(
+        [str(exe), "sql", "-", "--db", str(sample_db_path), "--json"],
+        input=long_sql,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rows"] == [[1]]
+
+    question = "Which merchants are based in Phoenix,\nand how many are there?\n"
+    script = [f"```sql\n{PHOENIX_SQL}\n```", "Nine merchants."]
+    with FakeOpenAIServer(script) as server:
+        env["OPENAI_BASE_URL"] = server.base_url
+        proc = subprocess.run(
+            [str(exe), "ask", "-", "--db", str(sample_db_path)],
+            input=question,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        asked = server.requests[0]["messages"][-1]["content"]
+    assert proc.returncode == 0, proc.stderr
+    assert "and how many are there?" in asked and "Nine merchants." in proc.stdout
+    empty = subprocess.run(
+        [str(exe), "ask", "-", "--db", str(sample_db_path)],
+        input="  \n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert empty.returncode == 2 and "The question is empty" in empty.stderr

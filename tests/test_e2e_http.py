@@ -93,3 +93,24 @@ def test_narration_is_streamed_through_the_real_client(sample_db_path):
     assert len(tokens) > 1
     assert "".join(tokens) == answer.narrative
     assert server.requests[1].get("stream") is True
+
+
+def test_the_client_is_built_in_its_own_step_not_in_generate(sample_db_path):
+    from sqlagent.pipeline import Event
+
+    script = [f"```sql\n{PHOENIX_SQL}\n```", "Nine merchants."]
+    built_before_generate: list[bool] = []
+    with FakeOpenAIServer(script) as server, agent_for(server, sample_db_path) as agent:
+        llm = agent.llm
+
+        def on_event(event: Event) -> None:
+            if event.kind == "generate":
+                built_before_generate.append(llm._client is not None)
+
+        answer = agent.ask(PHOENIX_Q, on_event=on_event)
+    assert answer.ok, answer.error
+    # openai is imported and the client made in "setup": "generate" times the request only.
+    assert built_before_generate == [True]
+    names = [step.name for step in answer.trace.steps]
+    assert names.index("setup") < names.index("generate")
+    assert "setup" in answer.trace.timings()

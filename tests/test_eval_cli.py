@@ -98,7 +98,7 @@ def test_eval_compare(golden: Path, tmp_path: Path) -> None:
     assert code == 0
     assert "execution accuracy  66.7% -> 66.7% (+0.0 pts)" in out
     assert "settings.narrate: True -> False" in out
-    assert "LLM calls           5 -> 3" in out
+    assert "oracle answers      5 -> 3" in out and "LLM calls           0 -> 0" in out
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from sqlagent.evaluation.oracle import OracleLLM
 from sqlagent.evaluation.rundir import RunDir
 from sqlagent.evaluation.runner import oracle_for, run_eval
 from sqlagent.settings import Settings
-from sqlagent.testing import ScriptedLLM
+from sqlagent.testing import ScriptedLLM, fake_token_count
 from sqlagent.types import Completion, Message, Usage
 
 SETUP = """
@@ -84,8 +84,20 @@ def settings() -> Settings:
     return Settings(model="scripted", api_key="sk-must-not-leak", narrate=False)
 
 
+class PricedModel(OracleLLM):
+    """A stand-in for a priced model that knows the answers: its calls are model calls and
+    spend tokens (about four characters a token)."""
+
+    oracle = False
+
+    def complete(self, messages: Sequence[Message], **kw: Any) -> Completion:
+        reply = super().complete(messages, **kw)
+        prompt = sum(fake_token_count(m.get("content", "")) for m in messages)
+        return Completion(reply.text, Usage(prompt, fake_token_count(reply.text)), reply.model)
+
+
 def oracle_factory(answers: Mapping[str, str]) -> Callable[[EvalItem], OracleLLM]:
-    return lambda item: OracleLLM(answers, model="gpt-4.1-mini")
+    return lambda item: PricedModel(answers, model="gpt-4.1-mini")
 
 
 def test_golden_set_run_scores_every_turn_and_writes_the_run(golden: Path, tmp_path: Path) -> None:
@@ -384,3 +396,30 @@ def test_a_crashing_model_is_logged_and_the_run_goes_on(golden: Path, tmp_path: 
     assert by_id["count"]["correct"] is False
     assert by_id["count"]["reason"] == "crashed: RuntimeError: boom"
     assert result.summary.correct == 4 and result.summary.errors == 1
+
+
+def test_an_oracle_run_reports_oracle_answers_not_model_calls(
+    golden: Path, tmp_path: Path
+) -> None:
+    from sqlagent.evaluation.report import format_terminal
+
+    result = run_eval(
+        load_dataset(golden),
+        llm_factory=lambda item: OracleLLM(SQL),
+        settings=settings().with_(narrate=True),
+        out_dir=tmp_path / "run",
+        model="oracle",
+    )
+    s = result.summary
+    assert s.correct == s.questions == 5
+    # One generation and one narration per question, none of them a model's.
+    assert (s.llm_calls, s.oracle_answers) == (0, 10)
+    assert (s.prompt_tokens, s.completion_tokens, s.cost_usd) == (0, 0, None)
+    assert all(r["llm_calls"] == 0 and r["oracle_answers"] == 2 for r in result.records)
+    text = format_terminal(s)
+    assert "oracle answers" in text and "10 (2.00 per question)" in text
+    assert "LLM calls                           0 (an oracle answered instead)" in text
+    assert "tokens (prompt + completion)        none (no model was called)" in text
+    assert "per question)" not in text.split("oracle answers")[0]  # no calls per question
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "oracle answers" in report and "none (no model was called)" in report

@@ -96,3 +96,48 @@ def test_the_chain_has_a_folder_per_step() -> None:
         "__init__", "__main__", "api", "conversation", "errors", "pipeline", "sample",
         "settings", "testing", "types",
     ]  # fmt: skip
+
+
+def test_every_import_of_the_package_resolves() -> None:
+    """Lazy imports inside functions are checked too: a moved module cannot hide behind one."""
+    modules = {_module(p): p for p in PACKAGE.rglob("*.py")}
+    missing = []
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join([*base, node.module] if node.module else base)
+                if mod not in modules:
+                    missing.append(f"{name}: from {'.' * node.level}{node.module or ''}")
+                    continue
+                for alias in node.names:
+                    sub = f"{mod}.{alias.name}"
+                    if sub not in modules and not _defines(modules[mod], alias.name):
+                        missing.append(f"{name}: {alias.name} from {mod}")
+    assert missing == []
+
+
+def _defines(path: Path, name: str) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name == name:
+                return True
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any((a.asname or a.name).split(".")[0] == name for a in node.names):
+                return True
+        elif isinstance(node, ast.Assign):
+            targets = [
+                e for t in node.targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])
+            ]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return True
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+        ):
+            return True
+    return False

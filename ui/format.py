@@ -19,6 +19,7 @@ from sqlagent.types import Answer, to_json_value
 STEP_NAMES = {
     "schema": "schema",
     "context": "context",
+    "setup": "model set-up",
     "generate": "writing SQL",
     "repair": "repairing",
     "check": "checking",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import ConfigError, ConnectionFailed, SqlAgentError, UsageError
-from . import seconds
+from .common import seconds
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -266,7 +266,7 @@ def _history_list(store: HistoryStore, args: argparse.Namespace, out: TextIO) ->
     if not entries:
         out.write(f"No answers recorded yet in {store.path}.\n")
         return EXIT_OK
-    from . import format_table
+    from .common import format_table
 
     rows = [
         (
@@ -277,13 +277,36 @@ def _history_list(store: HistoryStore, args: argparse.Namespace, out: TextIO) ->
             e.prompt_tokens + e.completion_tokens,
             "" if e.cost_usd is None else f"${e.cost_usd:.4f}",
             "" if e.rating is None else e.rating,
-            e.question,
+            _asked(e),
         )
         for e in entries
     ]
     columns = ("id", "time", "outcome", "model", "tokens", "cost", "rating", "question")
     out.write(format_table(columns, rows, limit=len(rows)) + "\n")
     return EXIT_OK
+
+
+_SOURCES = {"cli": "the command line", "ui": "the dashboard", "api": "the Python API"}
+
+
+def _own_sql(e: HistoryEntry) -> str | None:
+    """The SQL of an entry that ran someone's own SQL (``sqlagent sql``, the dashboard's SQL
+    box) with no question to label it; None for an asked question."""
+    if e.question.strip():
+        return None
+    sql = e.sql or next((str(a.get("sql")) for a in e.attempts if a.get("sql")), None)
+    return sql or None
+
+
+def _shortened(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _asked(e: HistoryEntry) -> str:
+    """What an entry answered: its question, else ``sql: <the SQL, shortened>``."""
+    sql = _own_sql(e)
+    return e.question if sql is None else "sql: " + _shortened(sql, 60)
 
 
 def _local_time(iso: str) -> str:
@@ -317,7 +340,13 @@ def _history_show(store: HistoryStore, args: argparse.Namespace, out: TextIO, er
         f"id:             {e.id}",
         f"time:           {_local_time(e.created_at)} ({e.source})",
         f"database:       {e.database}",
-        f"question:       {e.question}",
+        (
+            f"question:       {e.question}"
+            if _own_sql(e) is None
+            else f"sql:            {_shortened(_own_sql(e) or '', 200)}\n"
+            f"source:         own SQL, run from {_SOURCES.get(e.source, e.source)} "
+            "(no question)"
+        ),
         f"outcome:        {e.outcome}"
         + (f" ({e.row_count} rows{', truncated' if e.truncated else ''})" if e.sql else ""),
         f"model:          {e.model or '-'} (prompts {e.prompt_version or '-'})",

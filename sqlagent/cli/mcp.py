@@ -28,7 +28,7 @@ MIN_TOKEN_CHARS = 16
 
 def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     """Add ``mcp`` to ``sub``; returns ``{command: handler}``."""
-    from . import _add_common, seconds
+    from .common import _add_common, seconds
 
     p = sub.add_parser(
         "mcp",
@@ -48,7 +48,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
 
 
 def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from . import _agent, _settings
+    from .common import _agent, _settings
 
     try:
         from ..mcp import server as mcp_server

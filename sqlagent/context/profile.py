@@ -332,3 +332,94 @@ def _postgres_stats(
             float(n_distinct) if n_distinct is not None else None,
         )
     return out
+
+
+# --------------------------------------------------------------------------- on disk
+
+
+def _encode_value(value: Any) -> Any:
+    """A profile value (a bound or a top value) as JSON, tagged with its type."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else ["f", repr(value)]
+    if isinstance(value, decimal.Decimal):
+        return ["d", str(value)]
+    if isinstance(value, _dt.datetime):
+        return ["dt", value.isoformat()]
+    if isinstance(value, _dt.date):
+        return ["date", value.isoformat()]
+    if isinstance(value, _dt.time):
+        return ["t", value.isoformat()]
+    return ["s", str(value)]
+
+
+_DECODERS: dict[str, Any] = {
+    "f": float,
+    "d": decimal.Decimal,
+    "dt": _dt.datetime.fromisoformat,
+    "date": _dt.date.fromisoformat,
+    "t": _dt.time.fromisoformat,
+    "s": str,
+}
+
+
+def _decode_value(data: Any) -> Any:
+    if isinstance(data, list):
+        tag, text = data
+        return _DECODERS[tag](text)
+    return data
+
+
+def profiles_to_data(profiles: Mapping[str, TableProfile]) -> list[Any]:
+    """``profiles`` as JSON-able data (``profiles_from_data`` reads it back)."""
+    return [
+        {
+            "table": p.table,
+            "row_count": p.row_count,
+            "sample_rows": p.sample_rows,
+            "sampled": p.sampled,
+            "elapsed": p.elapsed,
+            "columns": [
+                [
+                    c.name,
+                    c.type,
+                    c.null_fraction,
+                    c.distinct,
+                    c.distinct_approximate,
+                    _encode_value(c.min),
+                    _encode_value(c.max),
+                    [[_encode_value(v), n] for v, n in c.top_values],
+                ]
+                for c in p.columns.values()
+            ],
+        }
+        for p in profiles.values()
+    ]
+
+
+def profiles_from_data(data: list[Any]) -> dict[str, TableProfile]:
+    """The profiles ``profiles_to_data`` described, keyed by qualified table name."""
+    out: dict[str, TableProfile] = {}
+    for t in data:
+        columns = {}
+        for name, type_, nulls, distinct, approx, low, high, top in t["columns"]:
+            columns[name] = ColumnProfile(
+                name=name,
+                type=type_,
+                null_fraction=nulls,
+                distinct=distinct,
+                distinct_approximate=bool(approx),
+                min=_decode_value(low),
+                max=_decode_value(high),
+                top_values=tuple((_decode_value(v), int(n)) for v, n in top),
+            )
+        out[t["table"]] = TableProfile(
+            table=t["table"],
+            row_count=t["row_count"],
+            sample_rows=int(t["sample_rows"]),
+            sampled=bool(t["sampled"]),
+            columns=MappingProxyType(columns),
+            elapsed=float(t["elapsed"]),
+        )
+    return out

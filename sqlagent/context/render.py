@@ -158,11 +158,38 @@ def _column_line(col: ColumnInfo, table: TableInfo, dialect: str) -> str:
         parts.append("NOT NULL")
     line = " ".join(parts)
     notes = []
-    if col.comment:
-        notes.append(_comment(col.comment))
-    if col.samples:
-        notes.append("e.g. " + ", ".join(quote_value(v) for v in col.samples))
+    comment = _comment(col.comment)
+    if comment:
+        notes.append(comment)
+    samples = unstated_samples(col.samples, comment)
+    if samples:
+        notes.append("e.g. " + ", ".join(quote_value(v) for v in samples))
     return line + (" -- " + _sentences(notes) if notes else "")
+
+
+def unstated_samples(samples: Sequence[str], comment: str | None) -> list[str]:
+    """The sample values a column's comment does not already name (as a whole word, in any
+    case; a value of three characters or fewer only when quoted, as "in" or "a" may be
+    words of the comment): a comment listing the values needs no examples after it.
+
+    >>> unstated_samples(["visa", "amex", "jcb"], "Card network: 'visa', AMEX or other.")
+    ['jcb']
+    >>> unstated_samples(["Mesa", "in", "USD"], "Messages in 'USD'")
+    ['Mesa', 'in']
+    """
+    if not comment:
+        return list(samples)
+    text = comment.lower()
+    return [v for v in samples if not _states(text, v.strip().lower())]
+
+
+def _states(comment: str, value: str) -> bool:
+    if not value:
+        return False
+    word = re.escape(value)
+    if len(value) <= 3:
+        return re.search(f"'{word}'|\"{word}\"", comment) is not None
+    return re.search(r"(?<!\w)" + word + r"(?!\w)", comment) is not None
 
 
 def _sentences(parts: list[str]) -> str:

@@ -330,6 +330,12 @@ class CachedSchemaDatabase:
     def __repr__(self) -> str:
         return f"CachedSchemaDatabase({self.inner!r})"
 
+    @property
+    def fingerprint(self) -> str | None:
+        """The catalog fingerprint of the current schema (None before ``schema()`` or when
+        the catalog has none); what derived data (value index, profiles) is keyed by."""
+        return self._fingerprint
+
     def schema(self, *, refresh: bool = False) -> SchemaInfo:
         """The schema: from memory, else from the cache if the catalog is unchanged, else
         introspected (and cached). ``refresh`` always introspects."""

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 _WORD = re.compile(r"[^\W_]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -137,6 +138,20 @@ class NearWords:
         self.min_length = min_length
         for word in vocabulary:
             self.add(word)
+
+    def to_data(self) -> dict[str, Any]:
+        """The filed words as JSON-able data (``from_data`` reads them back)."""
+        return {"min_length": self.min_length, "keys": self._keys}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> NearWords:
+        """The index ``to_data`` described."""
+        near = cls(min_length=int(data["min_length"]))
+        keys = data["keys"]
+        if not isinstance(keys, dict):
+            raise ValueError("malformed near-word data")
+        near._keys = keys
+        return near
 
     def add(self, word: str) -> None:
         """File ``word`` (alphabetic words of ``min_length`` letters or more only)."""

@@ -20,7 +20,7 @@ import time
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .gcpause import gc_paused
 from .textmatch import MIN_NEAR_LENGTH, STOPWORDS, NearWords, fold, stem
@@ -171,6 +171,47 @@ class ValueIndex:
                     builder.add((name, column.name, row[0]) for row in result.rows)
         with gc_paused():
             return builder.finish()
+
+    def to_data(self) -> dict[str, Any]:
+        """The whole index as JSON-able data, so that ``from_data`` need not index again."""
+
+        def ids(found: Postings) -> int | list[int]:
+            return found if isinstance(found, int) else list(found)
+
+        return {
+            "columns": [list(c) for c in self._columns],
+            "values": self._values,
+            "column_of": list(self._column_of),
+            "postings": {t: ids(p) for t, p in self._postings.items()},
+            "phrases": {t: ids(p) for t, p in self._phrases.items()},
+            "near": self._near.to_data(),
+            "total_idf": list(self._total_idf),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> ValueIndex:
+        """The index ``to_data`` described."""
+
+        def postings(raw: dict[str, Any]) -> dict[str, Postings]:
+            return {t: p if isinstance(p, int) else array("I", p) for t, p in raw.items()}
+
+        columns = [(str(t), str(c)) for t, c in data["columns"]]
+        values = data["values"]
+        column_of = array("I", data["column_of"])
+        total_idf = array("f", data["total_idf"])
+        if not isinstance(values, list) or not len(values) == len(column_of) == len(total_idf):
+            raise ValueError("malformed value index data")
+        if any(cid >= len(columns) for cid in set(column_of)):
+            raise ValueError("malformed value index data")
+        return cls(
+            columns,
+            values,
+            column_of,
+            postings(data["postings"]),
+            postings(data["phrases"]),
+            NearWords.from_data(data["near"]),
+            total_idf,
+        )
 
     # ------------------------------------------------------------------ searching
 

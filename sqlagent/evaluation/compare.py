@@ -152,6 +152,8 @@ def format_comparison(c: Comparison, *, show: int = 50) -> str:
         + _delta(sa.latency_p95, sb.latency_p95, "s"),
         f"LLM calls           {sa.llm_calls:,} -> {sb.llm_calls:,}",
     ]
+    if sa.oracle_answers or sb.oracle_answers:
+        lines.append(f"oracle answers      {sa.oracle_answers:,} -> {sb.oracle_answers:,}")
     if c.meta_changes:
         lines += ["", "what differs between the runs:"]
         lines += [f"  {k}: {va!r} -> {vb!r}" for k, va, vb in c.meta_changes]

@@ -62,10 +62,16 @@ class Summary:
     latency_mean: float | None
     wall_time: float | None = None
     by_db: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oracle_answers: int = 0
+    """Replies of an oracle (gold SQL, a fixed narration): no model was called for them."""
 
     @property
     def calls_per_question(self) -> float | None:
         return _ratio(self.llm_calls, self.questions)
+
+    @property
+    def oracle_answers_per_question(self) -> float | None:
+        return _ratio(self.oracle_answers, self.questions)
 
     @property
     def tokens_per_question(self) -> float | None:
@@ -128,4 +134,5 @@ def summarize(records: Iterable[Mapping[str, Any]], *, wall_time: float | None =
         latency_mean=sum(latencies) / len(latencies) if latencies else None,
         wall_time=wall_time,
         by_db=dict(sorted(by_db.items())),
+        oracle_answers=sum(int(r.get("oracle_answers") or 0) for r in recs),
     )

@@ -14,7 +14,6 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 from ..errors import LLMError
 from ..llm import prompts
-from ..testing import fake_token_count
 from ..types import Completion, Message, Usage
 
 __all__ = ["NARRATION", "OracleLLM", "sqlite_columns", "transpile"]
@@ -30,8 +29,12 @@ class OracleLLM:
     question it ends with (the longest, should one end another) and replies with that SQL in a
     fenced block. A repair request quotes the original question and gets the same SQL again.
     Narration requests get ``narration``. A question it does not know raises ``LLMError``.
-    Token counts are deterministic (about four characters a token), so traces carry numbers.
+    It is no model: its replies use no tokens (their usage is zero), and an evaluation counts
+    them as oracle answers, not model calls (``oracle`` is True).
     """
+
+    oracle = True
+    """Marks replies that no model wrote: reports count them apart from model calls."""
 
     def __init__(
         self,
@@ -64,8 +67,7 @@ class OracleLLM:
             text = f"```sql\n{self._sql_for(messages)}\n```"
         if on_token is not None:
             on_token(text)
-        prompt = sum(fake_token_count(m.get("content", "")) for m in messages)
-        return Completion(text, Usage(prompt, fake_token_count(text)), self.model)
+        return Completion(text, Usage(), self.model)
 
     def _sql_for(self, messages: Sequence[Message]) -> str:
         users = [m.get("content", "") for m in messages if m.get("role") == "user"]

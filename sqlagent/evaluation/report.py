@@ -62,8 +62,11 @@ def summary_rows(s: Summary, meta: Mapping[str, Any] | None = None) -> list[tupl
             ("model", str(meta.get("model"))),
             ("prompt version", str(meta.get("prompt_version"))),
         ]
+    offline = s.oracle_answers > 0 and s.llm_calls == 0
     cost = usd(s.cost_usd)
-    if s.cost_usd is not None and s.cost_known < s.questions:
+    if offline:
+        cost = "none (no model was called)"
+    elif s.cost_usd is not None and s.cost_known < s.questions:
         cost += f" (known for {s.cost_known} of {s.questions} questions)"
     elif s.cost_usd is None:
         cost += " (no price known for the model)"
@@ -80,11 +83,24 @@ def summary_rows(s: Summary, meta: Mapping[str, Any] | None = None) -> list[tupl
         (
             "LLM calls",
             f"{s.llm_calls:,}"
-            + (f" ({s.calls_per_question:.2f} per question)" if s.calls_per_question else ""),
+            + (f" ({s.calls_per_question:.2f} per question)" if s.calls_per_question else "")
+            + (" (an oracle answered instead)" if offline else ""),
         ),
+    ]
+    if s.oracle_answers:
+        per = s.oracle_answers_per_question
+        rows.append(
+            (
+                "oracle answers",
+                f"{s.oracle_answers:,}" + (f" ({per:.2f} per question)" if per else ""),
+            )
+        )
+    rows += [
         (
             "tokens (prompt + completion)",
-            f"{s.prompt_tokens:,} + {s.completion_tokens:,}"
+            "none (no model was called)"
+            if offline
+            else f"{s.prompt_tokens:,} + {s.completion_tokens:,}"
             + (f" ({s.tokens_per_question:,.0f} per question)" if s.tokens_per_question else ""),
         ),
         ("cost", cost),

@@ -218,6 +218,8 @@ def _record(
     answer: Answer | None,
     latency: float,
     verdict: tuple[bool | None, str],
+    *,
+    oracle: bool = False,
 ) -> dict[str, Any]:
     from .prices import cost_usd
 
@@ -249,10 +251,14 @@ def _record(
         error=answer.error.to_dict() if answer.error else None,
         row_count=answer.row_count,
         truncated=answer.truncated,
-        llm_calls=llm_call_count(answer.trace),
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        cost_usd=cost_usd(answer.trace.model, usage) if answer.trace.model else None,
+        llm_calls=0 if oracle else llm_call_count(answer.trace),
+        # An oracle's replies are counted as such: no model was called, no token spent.
+        oracle_answers=llm_call_count(answer.trace) if oracle else 0,
+        prompt_tokens=0 if oracle else usage.prompt_tokens,
+        completion_tokens=0 if oracle else usage.completion_tokens,
+        cost_usd=(
+            cost_usd(answer.trace.model, usage) if answer.trace.model and not oracle else None
+        ),
         context_tokens=context_tokens(answer.trace),
         timings={k: round(v, 6) for k, v in answer.trace.timings().items()},
         model=answer.trace.model,
@@ -315,7 +321,11 @@ def _run_item(
             )
         except SqlAgentError as exc:  # the gold database could not be opened
             verdict = (None, f"not scored: {exc.message}")
-        records.append(_record(item, k, turn, answer, latency, verdict))
+        records.append(
+            _record(
+                item, k, turn, answer, latency, verdict, oracle=bool(getattr(llm, "oracle", False))
+            )
+        )
     return records
 
 

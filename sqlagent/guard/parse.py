@@ -20,24 +20,43 @@ from . import rules as guard_rules
 from .messages import _ANSI, _ONLY_READS, _tidy
 from .rules import DialectRules
 
-_LITERAL = re.compile(
-    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_PIECE = re.compile(
+    r"(?P<text>'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")"
+    r"|(?P<comment>--[^\n]*|/\*.*?\*/)"
+    r"|(?P<number>(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)",
+    re.S,
 )
+_RAW_LENGTH_FACTOR = 10
+"""Input with comments may be this many times ``max_sql_length`` in all: comments cost the
+tokenizer little, but not nothing."""
 
 
 def _check_size(sql: str, policy: Policy) -> None:
     """Refuse input too big to parse within the time limit, before parsing it.
 
     No timeout applies inside sqlglot's parser, which needs seconds for a 200,000-item IN
-    list; a regular expression counts the literals in a fraction of that.
+    list; a regular expression measures the statement (without its comments) and counts its
+    literals in a fraction of that.
     """
-    if len(sql) > policy.max_sql_length:
+    limit = policy.max_sql_length
+    if len(sql) > limit * _RAW_LENGTH_FACTOR:
         raise UnsafeSQL(
             f"The query is too long: {len(sql):,} characters, over the limit of "
-            f"{policy.max_sql_length:,}",
+            f"{limit * _RAW_LENGTH_FACTOR:,} with comments",
             hint="Filter with a join or a subquery instead of listing values.",
         )
-    literals = sum(1 for _ in _LITERAL.finditer(sql))
+    literals = comments = 0
+    for match in _PIECE.finditer(sql):
+        if match.lastgroup == "comment":
+            comments += match.end() - match.start()
+        else:
+            literals += 1
+    if len(sql) - comments > limit:
+        raise UnsafeSQL(
+            f"The query is too long: {len(sql) - comments:,} characters without comments, "
+            f"over the limit of {limit:,}",
+            hint="Filter with a join or a subquery instead of listing values.",
+        )
     if literals > policy.max_literals:
         raise UnsafeSQL(
             f"The query holds too many values: {literals:,} literals, over the limit of "
@@ -70,7 +89,7 @@ def _parse(sql: str, dialect: str, rules: DialectRules) -> exp.Expr:
             s for s in sqlglot.parse(sql, read=dialect, error_level=ErrorLevel.RAISE) if s
         ]
     except (ParseError, TokenError) as exc:
-        raise SQLParseError(_parse_message(exc, dialect)) from None
+        raise SQLParseError(_parse_message(exc, dialect, sql)) from None
     if not statements:
         raise SQLParseError("The query is empty (only comments or semicolons)")
     if len(statements) > 1:
@@ -88,7 +107,12 @@ def _parse(sql: str, dialect: str, rules: DialectRules) -> exp.Expr:
     return tree
 
 
-def _parse_message(exc: ParseError | TokenError, dialect: str) -> str:
+def _parse_message(exc: ParseError | TokenError, dialect: str, sql: str = "") -> str:
+    from .syntax import locate_parse_error
+
+    located = locate_parse_error(sql, dialect, exc) if sql else None
+    if located is not None:
+        return f"The query does not parse as {dialect} SQL: {located}"
     errors = getattr(exc, "errors", None) or []
     if errors:
         first = errors[0]

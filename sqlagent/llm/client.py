@@ -10,6 +10,7 @@ import: the CLI's ``--help`` must stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import re
@@ -335,6 +336,13 @@ class OpenAILLM:
         finally:
             stream.close()
         return Completion("".join(parts), usage, model or self.model, finish_reason=finish)
+
+    def prepare(self) -> None:
+        """Import ``openai`` and build the client now, so that the first call's time is the
+        model's own (the chain times this as its ``setup`` step). Errors surface at the
+        first call instead."""
+        with contextlib.suppress(Exception):
+            self._get_client()
 
     def _get_client(self) -> openai.OpenAI:
         """The openai client, built on first use (importing openai is slow)."""

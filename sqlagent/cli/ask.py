@@ -1,0 +1,74 @@
+"""``sqlagent ask``, ``sqlagent sql`` and ``sqlagent chat``: questions and the user's own SQL.
+"""
+
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+from ..errors import ConfigError, ConnectionFailed, UsageError
+
+if TYPE_CHECKING:
+    pass
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _agent,
+    _emit_json,
+    _error_payload,
+    _print_answer,
+    _print_error,
+    _settings,
+)
+
+
+def _cmd_answer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ask`` and ``sql``: both end in an Answer and share output and exit codes."""
+    text = args.question if args.command == "ask" else args.sql
+    if text == "-":  # a long text is piped in: no argument length limit applies
+        text = sys.stdin.read()
+    try:
+        if not text.strip():
+            what = "question" if args.command == "ask" else "SQL"
+            raise UsageError(f"The {what} is empty.")
+        settings = _settings(args)
+        with _agent(args, settings) as agent:
+            answer = agent.ask(text) if args.command == "ask" else agent.sql(text)
+    except (UsageError, ConfigError, ConnectionFailed) as exc:
+        if args.json:
+            if args.command == "ask":
+                _emit_json(_error_payload(text, exc), out)
+            else:  # as the answer of `sql` has it: no question, the SQL as given
+                _emit_json(_error_payload("", exc, sql=text), out)
+        _print_error(exc, err)
+        return EXIT_USAGE
+    if args.json:
+        _emit_json(answer.to_dict(), out)
+    else:
+        _print_answer(answer, out)
+    if answer.error is not None:
+        if answer.kind == "error":
+            _print_error(answer.error, err)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """A conversation in the terminal: follow-ups edit the previous query."""
+    from ..settings import LLM_HELP
+    from .chat import run_chat
+
+    settings = _settings(args)
+    with _agent(args, settings) as agent:
+        return run_chat(
+            agent,
+            llm_configured=settings.llm_configured,
+            llm_help=LLM_HELP,
+            out=out,
+            err=err,
+            print_answer=_print_answer,
+            print_error=_print_error,
+        )
