@@ -1,6 +1,6 @@
 """How long past the statement timeout each denial-of-service case of the test suite takes.
 
-Runs the cases of ``tests/test_request_bound.py`` (huge values, endless recursion, cross
+Runs the cases of ``tests/guard/test_request_bound.py`` (huge values, endless recursion, cross
 joins, huge IN lists) on DuckDB and SQLite, and on PostgreSQL and MariaDB when they are
 reachable, through ``run_sql`` with a 2 s statement timeout; prints one row per case (seconds,
 seconds past the deadline, outcome) and the worst overrun per engine.
@@ -18,6 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "guard"))
 
 import test_request_bound as cases  # noqa: E402
 

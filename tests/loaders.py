@@ -87,7 +87,11 @@ class DuckSource:
     def __init__(self, path: Path, *, where: Mapping[str, str] | None = None) -> None:
         import duckdb
 
-        self._con = duckdb.connect(str(path), read_only=True)
+        from sqlagent.db.duck import LOCKED_CONFIG
+
+        # The configuration sqlagent's own connections use: DuckDB refuses a second
+        # connection to the same file with another one while the first is still open.
+        self._con = duckdb.connect(str(path), read_only=True, config=dict(LOCKED_CONFIG))
         self._where = dict(where or {})
         self.skipped: list[str] = []
         self.tables = _dependency_order(self._read_tables())

@@ -1,17 +1,12 @@
-"""``sqlagent ask``, ``sqlagent sql`` and ``sqlagent chat``: questions and the user's own SQL.
-"""
-
+"""``sqlagent ask``, ``sqlagent sql`` and ``sqlagent chat``: questions and the user's own SQL."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from ..errors import ConfigError, ConnectionFailed, UsageError
-
-if TYPE_CHECKING:
-    pass
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -22,6 +17,7 @@ from .common import (
     _print_answer,
     _print_error,
     _settings,
+    _warm_import,
 )
 
 
@@ -35,6 +31,8 @@ def _cmd_answer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             what = "question" if args.command == "ask" else "SQL"
             raise UsageError(f"The {what} is empty.")
         settings = _settings(args)
+        if args.command == "ask" and settings.llm_configured:
+            _warm_import("openai")
         with _agent(args, settings) as agent:
             answer = agent.ask(text) if args.command == "ask" else agent.sql(text)
     except (UsageError, ConfigError, ConnectionFailed) as exc:

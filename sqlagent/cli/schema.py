@@ -1,16 +1,11 @@
-"""``sqlagent schema``: what the agent sees of the database, optionally for one question.
-"""
-
+"""``sqlagent schema``: what the agent sees of the database, optionally for one question."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from ..errors import ConfigError, ConnectionFailed, UsageError
-
-if TYPE_CHECKING:
-    pass
 from .common import EXIT_OK, EXIT_USAGE, _agent, _emit_json, _print_error, _settings
 
 

@@ -1,18 +1,13 @@
-"""``sqlagent ui``: the browser dashboard, started after the database and policy check out.
-"""
-
+"""``sqlagent ui``: the browser dashboard, started after the database and policy check out."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from ..errors import ConfigError
-
-if TYPE_CHECKING:
-    pass
 from .common import EXIT_OK, _settings
 
 

@@ -11,7 +11,6 @@ spent.
 Value matches, definitions and similar verified examples follow as labelled notes.
 """
 
-
 from __future__ import annotations
 
 import re

@@ -3,19 +3,13 @@ values, every name quoted as the dialect needs and every value escaped so it can
 close the surrounding block or read as an instruction.
 """
 
-
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Collection, Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from ..types import ColumnInfo, SchemaInfo, TableInfo
-
-if TYPE_CHECKING:
-    pass
-
 
 _CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 

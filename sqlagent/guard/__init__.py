@@ -20,7 +20,6 @@ smuggle anything past the guard. The guard is pure: no I/O, no database.
 (projection, WHERE, JOIN, ORDER BY, USING, ``t.*`` inside a function) is refused.
 """
 
-
 from __future__ import annotations
 
 import threading

@@ -2,7 +2,6 @@
 shares: which source a name belongs to, what a CTE or subquery provides.
 """
 
-
 from __future__ import annotations
 
 import difflib

@@ -1,6 +1,4 @@
-"""The row bound written into the statement, and the text that runs.
-"""
-
+"""The row bound written into the statement, and the text that runs."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 outside the dialect's allow-list (``sqlagent.guard.functions``).
 """
 
-
 from __future__ import annotations
 
 from functools import cache

@@ -2,7 +2,6 @@
 so no clause can be forgotten.
 """
 
-
 from __future__ import annotations
 
 from sqlglot import exp

@@ -1,6 +1,4 @@
-"""Wording shared by the guard's messages.
-"""
-
+"""Wording shared by the guard's messages."""
 
 from __future__ import annotations
 

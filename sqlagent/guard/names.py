@@ -2,7 +2,6 @@
 tables, on a private copy of the statement, with the dialect's rules for case and quoting.
 """
 
-
 from __future__ import annotations
 
 import re

@@ -2,7 +2,6 @@
 is one read-only query at all.
 """
 
-
 from __future__ import annotations
 
 import re

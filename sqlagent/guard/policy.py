@@ -1,6 +1,4 @@
-"""The policy's table and column patterns, and the schema as the model may see it.
-"""
-
+"""The policy's table and column patterns, and the schema as the model may see it."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Nothing here runs anything. ``sqlagent.guard`` reads these tables; keeping them as plain data
 means a reviewer can audit the whole deny list in one place and a test can be written for every
-entry (``tests/test_guard.py`` does exactly that).
+entry (``tests/guard/test_guard.py`` does exactly that).
 
 Function names are lower case. A function is refused when any name it is known by (its own name,
 or the names of the sqlglot expression class it parses into) is on the list, so case, quoting and

@@ -16,7 +16,7 @@ from sqlagent.errors import LLMUnavailable
 from sqlagent.store.history import HistoryStore
 from sqlagent.testing import ScriptedLLM
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ui" / "app.py"
 LLM_STATE_KEY = "sqlagent_llm"  # ui.resources.LLM_STATE_KEY: where a test puts its model
 

@@ -30,7 +30,7 @@ from sqlagent.store.history import HistoryError, HistoryStore
 from sqlagent.testing import ScriptedLLM
 from sqlagent.types import Answer
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 OLD_FILE_IDS = (
     "2abe7fb9e418462bbea378ef14307620",

@@ -13,9 +13,8 @@ from sqlagent.pipeline import ask
 from sqlagent.settings import Settings
 from sqlagent.testing import ScriptedLLM
 
-TABLE = yaml.safe_load(
-    (Path(__file__).parent / "fixtures" / "narrations.yaml").read_text(encoding="utf-8")
-)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TABLE = yaml.safe_load((FIXTURES / "narrations.yaml").read_text(encoding="utf-8"))
 GROUNDED = [(r["sql"], r["question"], text) for r in TABLE for text in r["grounded"]]
 INVENTED = [
     (r["sql"], r["question"], n["text"], n["invented"]) for r in TABLE for n in r["grounded_not"]

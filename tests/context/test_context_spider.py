@@ -20,7 +20,7 @@ import pytest
 from sqlagent.context import build_context, estimate_tokens
 from sqlagent.context.valueindex import ValueIndex
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from sqlagent.store.history import HistoryStore
 from sqlagent.testing import ScriptedLLM
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ui" / "app.py"
 LLM_STATE_KEY = "sqlagent_llm"
 PHOENIX = "List the merchants located in Phoenix"

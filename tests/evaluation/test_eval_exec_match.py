@@ -24,7 +24,7 @@ from sqlagent.evaluation.exec_match import (
     result_eq,
 )
 
-PAIRS_FILE = Path(__file__).parent / "fixtures" / "eval_pairs.yaml"
+PAIRS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "eval_pairs.yaml"
 PAIRS: dict[str, Any] = yaml.safe_load(PAIRS_FILE.read_text(encoding="utf-8"))
 
 

@@ -18,7 +18,7 @@ from sqlagent.context.knowledge import (
 )
 from sqlagent.errors import ConfigError, UsageError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data" / "cards.knowledge.yaml"
 PHOENIX = "How many unique merchants are there in Phoenix and what are their names?"
 

@@ -68,7 +68,7 @@ def test_eval_with_the_oracle(golden: Path, tmp_path: Path) -> None:
 def test_the_sample_questions_evaluate_on_the_sample_database_by_default(
     sample_db_path: Path, tmp_path: Path
 ) -> None:
-    questions = Path(__file__).resolve().parents[1] / "sample_data" / "questions.yaml"
+    questions = Path(__file__).resolve().parents[2] / "sample_data" / "questions.yaml"
     code, out, err = run("eval", str(questions), "--oracle", "--quiet", "--out", str(tmp_path))
     assert code == 0, err
     assert "execution accuracy                  100.0% (19/19 scored)" in out

@@ -21,7 +21,7 @@ from sqlagent.context.profile import ColumnProfile, TableProfile
 from sqlagent.context.valueindex import ValueIndex
 from sqlagent.types import ColumnInfo, ForeignKey, SchemaInfo, TableInfo
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 WORDS = re.findall(
     r"\w+",
