@@ -126,7 +126,10 @@ def duckdb_answers(sample_db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every sample question's rows on DuckDB, from the same data the servers hold."""
     import duckdb
 
-    con = duckdb.connect(str(sample_db_path), read_only=True)
+    from sqlagent.db.duck import LOCKED_CONFIG
+
+    # sqlagent's configuration: the dashboard's cached connection may hold the file open.
+    con = duckdb.connect(str(sample_db_path), read_only=True, config=dict(LOCKED_CONFIG))
     try:
         return {q["question"]: con.execute(q["sql"]).fetchall() for q in QUESTIONS}
     finally:
