@@ -17,7 +17,6 @@ from .common import (
     _print_answer,
     _print_error,
     _settings,
-    _warm_import,
 )
 
 
@@ -31,8 +30,6 @@ def _cmd_answer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             what = "question" if args.command == "ask" else "SQL"
             raise UsageError(f"The {what} is empty.")
         settings = _settings(args)
-        if args.command == "ask" and settings.llm_configured:
-            _warm_import("openai")
         with _agent(args, settings) as agent:
             answer = agent.ask(text) if args.command == "ask" else agent.sql(text)
     except (UsageError, ConfigError, ConnectionFailed) as exc:

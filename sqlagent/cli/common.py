@@ -5,7 +5,6 @@ errors are printed (the one place where errors become messages and exit codes).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 from collections.abc import Sequence
@@ -90,23 +89,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "adaptive", False):
         changes["adaptive"] = True
     return settings.with_(**changes)
-
-
-def _warm_import(module: str) -> None:
-    """Start importing ``module`` on a daemon thread.
-
-    ``ask`` needs ``openai`` (half a second to import) only once the database is open and the
-    context built; importing it meanwhile lets the two overlap. A failed import is left for
-    the real one to report.
-    """
-    import importlib
-    import threading
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-
-    threading.Thread(target=load, name=f"sqlagent-import-{module}", daemon=True).start()
 
 
 def _agent(args: argparse.Namespace, settings: Settings) -> Agent:
