@@ -209,9 +209,12 @@ def no_sql_messages(
 
 
 def narration_messages(
-    question: str, sql: str, result: QueryResult, *, max_rows: int
+    question: str, sql: str, result: QueryResult, *, max_rows: int, summary: str | None = None
 ) -> list[Message]:
-    """The request that turns a bounded view of the result into a short answer."""
+    """The request that turns a bounded view of the result into a short answer.
+
+    ``summary`` is ``result_summary(result, max_rows=max_rows)`` when the caller has it.
+    """
     return [
         {"role": "system", "content": prompts.render("narrate_system")},
         {
@@ -220,7 +223,7 @@ def narration_messages(
                 "narrate_user",
                 question=question,
                 sql=sql,
-                result=result_summary(result, max_rows=max_rows),
+                result=result_summary(result, max_rows=max_rows) if summary is None else summary,
             ),
         },
     ]
@@ -656,8 +659,11 @@ def _narrate(
     if not settings.narrate or llm is None:
         return plain_narrative(result)
     rec.emit("narrate", "Writing the answer")
-    messages = narration_messages(question, guarded.sql, result, max_rows=settings.narrate_rows)
+    # One summary for the request and for checking the numbers of the reply against it.
     summary = result_summary(result, max_rows=settings.narrate_rows)
+    messages = narration_messages(
+        question, guarded.sql, result, max_rows=settings.narrate_rows, summary=summary
+    )
     try:
         with rec.step("narrate") as info:
             completion = llm.complete(
