@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from ..errors import ConfigError
 from .common import EXIT_OK, _settings
 
 
-def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from pathlib import Path
+def dashboard_app() -> Path:
+    """Where the dashboard's Streamlit script is: ``ui/app.py`` beside the package."""
+    return Path(__file__).resolve().parents[2] / "ui" / "app.py"
 
+
+def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..db.targets import parse_target
 
     # Mistakes are reported here, with exit code 2, not later on the page.
@@ -24,7 +28,7 @@ def _cmd_ui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         parse_target(args.db)
         connect(args.db).close()  # a wrong URL, driver, password or host
 
-    app = Path(__file__).resolve().parents[1] / "ui" / "app.py"
+    app = dashboard_app()
     if not app.exists():
         raise ConfigError(
             f"The dashboard app is not at {app}.",

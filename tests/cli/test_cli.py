@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -400,3 +401,40 @@ def test_ask_and_sql_read_a_dash_from_standard_input(sample_db_path, tmp_path):
         timeout=60,
     )
     assert empty.returncode == 2 and "The question is empty" in empty.stderr
+
+
+def test_ui_starts_the_dashboard_the_readme_opens(sample_db_path, tmp_path):
+    """`sqlagent ui` (the Quick start's command) serves the dashboard: the app is found from
+    the installed package and Streamlit answers on the port."""
+    import socket
+    import urllib.request
+
+    from sqlagent.cli.ui import dashboard_app
+
+    assert dashboard_app().is_file()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("sqlagent")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SQLAGENT_"))}
+    env.update(SQLAGENT_HISTORY="off", SQLAGENT_HOME=str(tmp_path))
+    proc = subprocess.Popen(
+        [str(exe), "ui", "--headless", "--port", str(port), "--db", str(sample_db_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        status = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as reply:
+                    status = reply.status
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200, proc.stdout.read().decode() if proc.poll() is not None else status
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
