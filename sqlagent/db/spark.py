@@ -195,10 +195,20 @@ def _translate(exc: Exception, sql: str, timeout: float, *, fired: bool) -> Exce
     return ExecutionError(message, sql=sql)
 
 
+_SQLSTATE = re.compile(r"SQLSTATE: \w+")
+
+
 def error_message(exc: Exception) -> str:
-    """Spark's message without the JVM stack trace it appends."""
+    """Spark's message without the query plan and JVM stack trace it appends.
+
+    >>> error_message(ValueError("[X] Bad. SQLSTATE: 42803; line 2 pos 0;\nProject [a#1]"))
+    '[X] Bad. SQLSTATE: 42803'
+    """
     text = str(exc).strip()
     text = text.split("\nJVM stacktrace:", 1)[0].strip()
+    found = _SQLSTATE.search(text)
+    if found:
+        return text[: found.end()]
     return text.split("\n\n", 1)[0].strip() or type(exc).__name__
 
 
@@ -228,6 +238,16 @@ def split_url(url: str) -> tuple[str, tuple[str, ...], str]:
 CONNECT_TIMEOUT = 10.0
 """Seconds allowed to reach the server: the client itself retries for minutes."""
 DEFAULT_PORT = 15002
+
+
+def _quiet_client_logs() -> None:
+    """The client logs every failed statement, with the JVM stack trace, to stderr; sqlagent
+    reports errors itself. A level the application set is left as it is."""
+    import logging
+
+    log = logging.getLogger("SQLQueryContextLogger")
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.CRITICAL)
 
 
 def _check_reachable(client_url: str, display: str) -> None:
@@ -268,6 +288,7 @@ def open_spark(target: Target, *, sample_values: bool = True) -> SparkDatabase:
         ) from None
     client_url, databases, display = split_url(target.url)
     _check_reachable(client_url, display)
+    _quiet_client_logs()
     try:
         spark = SparkSession.builder.remote(client_url).create()
         known = {r[0] for r in spark.sql("SHOW DATABASES").collect()}
