@@ -201,7 +201,7 @@ _SQLSTATE = re.compile(r"SQLSTATE: \w+")
 def error_message(exc: Exception) -> str:
     """Spark's message without the query plan and JVM stack trace it appends.
 
-    >>> error_message(ValueError("[X] Bad. SQLSTATE: 42803; line 2 pos 0;\nProject [a#1]"))
+    >>> error_message(ValueError("[X] Bad. SQLSTATE: 42803; line 2 pos 0; Project [a#1]"))
     '[X] Bad. SQLSTATE: 42803'
     """
     text = str(exc).strip()
