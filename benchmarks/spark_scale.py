@@ -1,10 +1,11 @@
-"""Spark at scale: an aggregate over generated rows through sqlagent vs sent directly, and
-the memory of sqlagent's process while a large result is cut at max_rows.
+"""Spark at scale: an aggregate over generated rows through sqlagent vs sent directly, the
+memory of sqlagent's process while a large result is cut at max_rows, and the introspection
+time of a wide catalog.
 
 Needs a Spark Connect server: ``$SQLAGENT_TEST_SPARK``, else one is started
 (``tests/sparkserver.py``).
 
-    python benchmarks/spark_scale.py [--rows 100000000] [--repeat 3]
+    python benchmarks/spark_scale.py [--rows 100000000] [--repeat 3] [--tables 500]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tables", type=int, default=500)
     args = parser.parse_args()
     warnings.simplefilter("ignore", FutureWarning)
     server = sparkserver.from_environment()
@@ -83,6 +85,23 @@ def main() -> int:
         )
         db.close()
         spark.sql("DROP DATABASE IF EXISTS bench CASCADE")
+        spark.sql("DROP DATABASE IF EXISTS wide CASCADE")
+        spark.sql("CREATE DATABASE wide")
+        for i in range(args.tables):
+            spark.sql(
+                f"CREATE TABLE wide.t{i:03d} (id BIGINT COMMENT 'key', name STRING, "
+                f"amount DECIMAL(10,2), day DATE) USING parquet COMMENT 'table {i}'"
+            )
+        wide = connect(f"{server.url}/;database=wide", sample_values=False)
+        t = time.perf_counter()
+        schema = wide.schema()
+        print(
+            f"introspection of {len(schema.tables)} tables: {time.perf_counter() - t:.2f} s "
+            f"({sum(bool(c.comment) for tb in schema.tables for c in tb.columns)} column "
+            "comments read within the budget)"
+        )
+        wide.close()
+        spark.sql("DROP DATABASE IF EXISTS wide CASCADE")
     finally:
         spark.stop()
         if started is not None:
