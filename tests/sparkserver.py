@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +132,12 @@ def main() -> int:
     server = start(Path(args.serve))
     print(f"SQLAGENT_TEST_SPARK={server.url}", flush=True)
     print(f"SQLAGENT_TEST_SPARK_UI={server.ui}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (server.stop(), sys.exit(0)))
+
+    def stop(*_: object) -> None:
+        server.stop()
+        os._exit(0)  # the main thread is blocked in wait(): leave at once
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         assert server.process is not None
         server.process.wait()
