@@ -10,9 +10,11 @@ everything on the review exclusions below (server and session introspection, sta
 locks, sequences, files, sleeping). A regenerated list is a proposal: read the diff before
 committing it.
 
-    python benchmarks/function_allowlist.py [--regenerate duckdb,sqlite,postgres]
+    python benchmarks/function_allowlist.py [--regenerate duckdb,sqlite,postgres,spark]
 
-MySQL/MariaDB have no catalog of built-in functions; their list is kept by hand.
+Spark's list comes from ``SHOW SYSTEM FUNCTIONS`` on a Spark Connect server (``--spark``);
+Spark declares no determinism in its catalog, so its review exclusions (``SPARK_EXCLUDE``)
+are explicit. MySQL/MariaDB have no catalog of built-in functions; their list is kept by hand.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ EXCLUDE = re.compile(
     r"xmlexists|xpath|gen_random_uuid|amvalidate|bernoulli|dsnowball|suppress_redundant|"
     r"tsvector_update_trigger|.*handler$|.*_(in|out|recv|send|support|typmodin|typmodout|"
     r"analyze|validator)$|ri_fkey)"
+)
+# Spark built-ins that reach the JVM (reflect), read or name files (input_file_*, protobuf
+# descriptor files, Avro schema URLs), parse XML (external entities), read the server's logs,
+# expose how the job is executed, list the catalog, or fail on purpose.
+SPARK_EXCLUDE = re.compile(
+    r"^(reflect|java_method|try_reflect|input_file_.*|from_protobuf|to_protobuf|from_avro|"
+    r"to_avro|schema_of_avro|from_xml|schema_of_xml|python_worker_logs|spark_partition_id|"
+    r"sql_keywords|collations|raise_error|measure|window_time)$"
 )
 # Non-deterministic but local and harmless: allowed although the engine calls them volatile.
 VOLATILE_OK = {"random", "uuid", "uuidv4", "uuidv7", "clock_timestamp", "randomblob"}
@@ -109,6 +119,21 @@ def postgres_names(url: str) -> set[str]:
     }
 
 
+def spark_names(url: str) -> set[str]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from pyspark.sql.connect.session import SparkSession
+
+    spark = SparkSession.builder.remote(url).create()
+    try:
+        rows = spark.sql("SHOW SYSTEM FUNCTIONS").collect()
+    finally:
+        spark.stop()
+    return {n for (name,) in rows if _keep(n := str(name).lower()) and not SPARK_EXCLUDE.match(n)}
+
+
 def write(dialect: str, names: set[str], source: str) -> None:
     path = DATA / f"{dialect}.txt"
     header = (
@@ -121,10 +146,13 @@ def write(dialect: str, names: set[str], source: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--regenerate", default="", help="comma-separated: duckdb,sqlite,postgres")
+    parser.add_argument(
+        "--regenerate", default="", help="comma-separated: duckdb,sqlite,postgres,spark"
+    )
     parser.add_argument(
         "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
+    parser.add_argument("--spark", default="sc://127.0.0.1:15002", help="Spark Connect URL")
     args = parser.parse_args()
     for dialect in filter(None, args.regenerate.split(",")):
         if dialect == "duckdb":
@@ -133,6 +161,8 @@ def main() -> int:
             write("sqlite", sqlite_names(), "pragma_function_list (SQLITE_DETERMINISTIC)")
         elif dialect == "postgres":
             write("postgres", postgres_names(args.postgres), "pg_proc (immutable or stable)")
+        elif dialect == "spark":
+            write("spark", spark_names(args.spark), "SHOW SYSTEM FUNCTIONS (review exclusions)")
         else:
             parser.error(f"no catalog to regenerate {dialect} from")
     print(f"{'dialect':<10} {'typed classes':>14} {'named':>7} {'distinct names':>15}")

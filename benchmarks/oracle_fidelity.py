@@ -18,12 +18,15 @@ Engines (``--engines``, default all that are reachable):
               PostgreSQL folds unquoted names); transpiled sqlite -> postgres.
 ``mariadb``   one scratch database per db_id on the local server (names as in the file);
               transpiled sqlite -> mysql.
+``spark``     one Spark database per db_id (Parquet tables written from the DuckDB copies)
+              on the Spark Connect server at ``$SQLAGENT_TEST_SPARK``, else on a local one
+              started for the run (``tests/sparkserver.py``); transpiled sqlite -> spark.
 
 The copies on the servers come from ``tests/loaders.py`` and are dropped at the end. Across
 engines, values are compared after ``sqlagent.types.to_json_value`` (a Decimal 2 is the
 integer 2, a date its ISO text); on SQLite, as stored.
 
-    python benchmarks/oracle_fidelity.py [--engines sqlite,duckdb] [--limit 100] [--failures]
+    python benchmarks/oracle_fidelity.py [--engines sqlite,duckdb,spark] [--limit 100] [--failures]
 """
 
 from __future__ import annotations
@@ -58,8 +61,14 @@ from sqlagent.types import to_json_value
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the copy helpers live with the tests that use them
 
-ENGINES = ("sqlite", "duckdb", "postgres", "mariadb")
-DIALECTS = {"sqlite": "sqlite", "duckdb": "duckdb", "postgres": "postgres", "mariadb": "mysql"}
+ENGINES = ("sqlite", "duckdb", "postgres", "mariadb", "spark")
+DIALECTS = {
+    "sqlite": "sqlite",
+    "duckdb": "duckdb",
+    "postgres": "postgres",
+    "mariadb": "mysql",
+    "spark": "spark",
+}
 POSTGRES_ADMIN = os.environ.get(
     "SQLAGENT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -163,6 +172,9 @@ def engine_targets(
     elif engine == "mariadb":
         with _server_copies(spider, db_ids, MARIADB_ADMIN, _mariadb_load, "`") as urls:
             yield urls
+    elif engine == "spark":
+        with _spark_copies(spider, db_ids, cache) as urls:
+            yield urls
     else:
         raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
 
@@ -222,10 +234,60 @@ def _server_copies(
         admin.dispose()
 
 
+@contextlib.contextmanager
+def _spark_copies(
+    spider: Path, db_ids: Sequence[str], cache: Path | None
+) -> Iterator[dict[str, str]]:
+    """One Spark database per db_id; the server is started here unless one is given."""
+    import tempfile
+
+    import duckdb
+    import sparkserver
+
+    from sqlagent.evaluation.duckcopy import duckdb_copy
+
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sqlagent-spark-")))
+        server = sparkserver.from_environment()
+        if server is None:
+            server = sparkserver.start(work / "server")
+            stack.callback(server.stop)
+        from pyspark.sql.connect.session import SparkSession
+
+        spark = SparkSession.builder.remote(server.url).create()
+        stack.callback(spark.stop)
+        run = uuid.uuid4().hex[:8]
+        urls: dict[str, str] = {}
+        for db_id in db_ids:
+            name = f"sqlagent_fid_{run}_{db_id.lower()}"
+            spark.sql(f"CREATE DATABASE {name}")
+            stack.callback(spark.sql, f"DROP DATABASE IF EXISTS {name} CASCADE")
+            con = duckdb.connect(
+                str(duckdb_copy(sqlite_file(spider, db_id), cache)), read_only=True
+            )
+            try:
+                tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+                for table in tables:
+                    folder = work / name / table
+                    folder.mkdir(parents=True)
+                    quoted = '"' + table.replace('"', '""') + '"'
+                    con.execute(f"COPY {quoted} TO '{folder}/part.parquet' (FORMAT parquet)")
+                    target = "`" + table.replace("`", "``") + "`"
+                    spark.sql(f"CREATE TABLE {name}.{target} USING parquet LOCATION '{folder}'")
+            finally:
+                con.close()
+            urls[db_id] = f"{server.url}/;database={name}"
+        yield urls
+
+
 def server_reachable(engine: str) -> str | None:
     """None when ``engine`` can be used here, else why not."""
     if engine in ("sqlite", "duckdb"):
         return None
+    if engine == "spark":
+        import sparkserver
+
+        return None if sparkserver.from_environment() else sparkserver.unavailable()
     import sqlalchemy as sa
 
     url = POSTGRES_ADMIN if engine == "postgres" else MARIADB_ADMIN
@@ -320,10 +382,11 @@ def measure(
 
 CAUSES: dict[str, str] = {
     "group-by": "a selected column is neither grouped nor aggregated: SQLite and MariaDB take "
-    "it from some row of the group; DuckDB refuses, and so does PostgreSQL unless the grouped "
-    "column is the table's primary key",
+    "it from some row of the group; DuckDB and Spark refuse, and so does PostgreSQL unless the "
+    "grouped column is the table's primary key",
     "types": "a text column compared with, joined to or averaged as a number: SQLite converts "
-    "by column affinity, DuckDB and PostgreSQL refuse the mixed types",
+    "by column affinity, DuckDB and PostgreSQL refuse the mixed types, Spark (ANSI mode) "
+    "fails on the first text that is not a number",
     "text-number": "a text column compared with a number: SQLite compares them as text, "
     "MariaDB converts the text to a number",
     "name-case": "the gold SQL spells a table name or table alias in another case than where "
@@ -344,7 +407,9 @@ CAUSES: dict[str, str] = {
 _TYPE_ERRORS = re.compile(
     r"operator does not exist|Cannot compare values of type|No function matches the given name"
     r"|function \w+\([a-z ]+\) does not exist|invalid input syntax for type"
+    r"|\[CAST_INVALID_INPUT\]"
 )
+_SPARK_GROUP_BY = re.compile(r"\[MISSING_GROUP_BY\]|\[MISSING_AGGREGATION\]")
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
@@ -360,7 +425,7 @@ class Reference:
 def classify(outcome: Outcome, gold: Rows, ref: Reference) -> str:
     """The key in ``CAUSES`` that explains why ``outcome`` failed."""
     reason = outcome.reason
-    if "must appear in the GROUP BY" in reason:
+    if "must appear in the GROUP BY" in reason or _SPARK_GROUP_BY.search(reason):
         return "group-by"
     if _TYPE_ERRORS.search(reason):
         return "types"

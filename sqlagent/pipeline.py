@@ -76,6 +76,7 @@ DIALECT_NAMES = {
     "trino": "Trino",
     "presto": "Presto",
     "databricks": "Databricks SQL",
+    "spark": "Spark SQL",
     "redshift": "Amazon Redshift",
     "tsql": "SQL Server (T-SQL)",
     "oracle": "Oracle",

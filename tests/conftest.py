@@ -68,3 +68,23 @@ def sample_db(sample_db_path: Path) -> Iterator[object]:
 def settings() -> Settings:
     """Settings for tests: no environment read, generous timeouts."""
     return Settings(model="scripted", api_key=None, base_url=None)
+
+
+@pytest.fixture(scope="session")
+def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One local Spark Connect server for the whole session (see tests/sparkserver.py);
+    skipped with the reason when Java or pyspark is missing."""
+    import sparkserver
+
+    found = sparkserver.from_environment()
+    if found is not None:
+        yield found
+        return
+    why = sparkserver.unavailable()
+    if why:
+        pytest.skip(f"Spark tests need a Spark Connect server: {why}")
+    server = sparkserver.start(tmp_path_factory.mktemp("spark"))
+    try:
+        yield server
+    finally:
+        server.stop()

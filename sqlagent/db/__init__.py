@@ -1,7 +1,7 @@
 """All input and output with the user's database.
 
     from sqlagent.db import connect
-    db = connect("duckdb:///shop.duckdb")          # or sqlite:///..., postgresql://..., ./data/
+    db = connect("duckdb:///shop.duckdb")          # or postgresql://..., sc://host:15002, ./data/
     db.schema().tables                             # introspected once, cached
     db.execute("SELECT 1", max_rows=1000, timeout=30.0)
 
@@ -36,6 +36,10 @@ def connect(target: str | os.PathLike[str], *, sample_values: bool = True) -> Da
         from .duck import open_duckdb
 
         return open_duckdb(parsed, sample_values=sample_values)
+    if parsed.kind == "spark":
+        from .spark import open_spark
+
+        return open_spark(parsed, sample_values=sample_values)
     from .sqla import open_sqlalchemy
 
     return open_sqlalchemy(parsed, sample_values=sample_values)

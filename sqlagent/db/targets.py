@@ -5,6 +5,7 @@ duckdb:///:memory:             empty in-memory DuckDB
 shop.duckdb, shop.db           DuckDB file (a ``.db`` holding SQLite is recognised as such)
 sqlite:///shop.sqlite          SQLite file; so are bare ``.sqlite`` / ``.sqlite3`` paths
 ./data/  or  data/*.csv        CSV/Parquet/JSON files as tables of an in-memory DuckDB
+sc://host:15002                Spark SQL through Spark Connect (``sqlagent.db.spark``)
 postgresql://user:pw@host/db   any other SQLAlchemy URL
 """
 
@@ -34,7 +35,7 @@ DATA_SUFFIXES = (
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-Kind = Literal["duckdb", "sqlite", "files", "sqlalchemy"]
+Kind = Literal["duckdb", "sqlite", "files", "sqlalchemy", "spark"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def parse_target(target: str | os.PathLike[str]) -> Target:
         return _duckdb_url(text)
     if low.startswith("sqlite:"):
         return _sqlite_url(text)
+    if low.startswith("sc://"):
+        return Target("spark", display=text, url=text)
     if "://" in text:
         return Target("sqlalchemy", display=text, url=text)
     return _path_target(text)

@@ -23,10 +23,10 @@ from sqlglot import exp
 
 __all__ = ["REVIEWED_DIALECTS", "allow_list_size", "function_refusal"]
 
-REVIEWED_DIALECTS: tuple[str, ...] = ("duckdb", "postgres", "sqlite", "mysql")
+REVIEWED_DIALECTS: tuple[str, ...] = ("duckdb", "postgres", "sqlite", "mysql", "spark")
 """Dialects with a named list of their own, reviewed against the engine's catalog or manual."""
 
-_LIST_OF: dict[str, str] = {"mariadb": "mysql"}
+_LIST_OF: dict[str, str] = {"mariadb": "mysql", "databricks": "spark", "spark2": "spark"}
 """Dialects that share another's list."""
 
 NAMED_CLASSES: frozenset[type[exp.Expr]] = frozenset(

@@ -213,6 +213,8 @@ def _resolve_tables(work: exp.Expr, ana: _Analysis) -> None:
         info = _lookup_table(name, db, ana)
         if info is None:
             reader = _file_reader(name)
+            if db is not None and db.lower() in ana.rules.file_formats:
+                reader = db.lower()
             if reader is not None or _looks_like_path(name):
                 if reader is not None and reader in allowed_functions:
                     continue  # the policy lets this file be read; its columns are unknown

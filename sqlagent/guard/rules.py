@@ -26,6 +26,7 @@ LOCKS = "takes or releases locks"
 STATE = "changes server or session state"
 SEQUENCE = "writes a sequence"
 WRITES = "writes data or creates objects"
+JVM = "runs Java code on the server"
 
 # --------------------------------------------------------------------------- statements
 
@@ -100,6 +101,8 @@ STATEMENT_LABELS: Mapping[str, str] = MappingProxyType(
         "AddPartition": "ALTER",
         "DropPartition": "ALTER",
         "ReplacePartition": "ALTER",
+        # Spark/Hive: SELECT TRANSFORM(...) USING 'script' pipes rows through a server program.
+        "QueryTransform": "TRANSFORM ... USING (it runs a program on the server)",
     }
 )
 """Expression classes refused anywhere in a query: top level, CTE, subquery or expression."""
@@ -141,6 +144,33 @@ COMMON_DENIED_FUNCTIONS: Mapping[str, str] = MappingProxyType(
         "pg_sleep": SLEEP,
         "query_to_xml": SQL_TEXT,
         "dblink": OTHER_DB,
+    }
+)
+
+_SPARK_DENIED: Mapping[str, str] = MappingProxyType(
+    {
+        "reflect": JVM,
+        "java_method": JVM,
+        "try_reflect": JVM,
+        "input_file_name": "reveals the paths of the table's files",
+        "input_file_block_start": "reveals the layout of the table's files",
+        "input_file_block_length": "reveals the layout of the table's files",
+        "read_files": FILES,
+        "from_protobuf": FILES,  # a descriptor file path as argument
+        "to_protobuf": FILES,
+        "python_worker_logs": SETTINGS,
+        # Databricks: remote reads, model calls and secrets.
+        "http_request": OTHER_DB,
+        "ai_query": OTHER_DB,
+        "read_kafka": OTHER_DB,
+        "read_kinesis": OTHER_DB,
+        "read_pubsub": OTHER_DB,
+        "read_pulsar": OTHER_DB,
+        "read_statestore": FILES,
+        "read_state_metadata": FILES,
+        "cloud_files_state": FILES,
+        "try_secret": SETTINGS,
+        "list_secrets": SETTINGS,
     }
 )
 
@@ -330,6 +360,8 @@ DIALECT_DENIED_FUNCTIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "result_scan": "reads the result of another query, around the table checks",
             }
         ),
+        "spark": _SPARK_DENIED,
+        "databricks": _SPARK_DENIED,
         "sqlite": MappingProxyType(
             {
                 "fts3_tokenizer": STATE,
@@ -352,6 +384,21 @@ ROW_GENERATOR_CLASSES: frozenset[str] = frozenset(
     {"GenerateSeries", "ExplodingGenerateSeries", "Unnest", "Explode"}
 )
 """sqlglot classes of the row generators above (``range(10)`` parses as ``GenerateSeries``)."""
+
+_SPARK_TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "explode_outer",
+        "posexplode",
+        "posexplode_outer",
+        "inline",
+        "inline_outer",
+        "stack",
+        "json_tuple",
+        "variant_explode",
+        "variant_explode_outer",
+    }
+)
 
 DIALECT_TABLE_FUNCTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
@@ -385,6 +432,8 @@ DIALECT_TABLE_FUNCTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         ),
         "sqlite": frozenset({"json_each", "json_tree"}),
         "mysql": frozenset({"json_table", "jsontable"}),  # sqlglot calls it JSONTable
+        "spark": _SPARK_TABLE_FUNCTIONS,
+        "databricks": _SPARK_TABLE_FUNCTIONS,
     }
 )
 """Any other function used as a table (``FROM f(...)``) is refused: table functions are where
@@ -418,6 +467,17 @@ PATH_SUFFIXES: tuple[str, ...] = (
 )
 """A table name ending like this, or containing a path separator or ``://``, is a file read."""
 
+_SPARK_FILE_FORMATS = frozenset(
+    {"parquet", "csv", "json", "orc", "text", "avro", "binaryfile", "delta", "xml", "iceberg",
+     "hudi", "jdbc", "hive", "libsvm", "image", "cloudfiles"}
+)  # fmt: skip
+
+FILE_FORMAT_QUALIFIERS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"spark": _SPARK_FILE_FORMATS, "databricks": _SPARK_FILE_FORMATS}
+)
+"""Spark reads ``format.`path``` (``SELECT * FROM parquet.`/data/x```) as a file: a table
+qualified by one of these names that is not a known table is a file read."""
+
 PSEUDO_COLUMNS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "sqlite": frozenset({"rowid", "oid", "_rowid_"}),
@@ -432,6 +492,8 @@ DEFAULT_SCHEMA_NAMES: Mapping[str, frozenset[str]] = MappingProxyType(
         "duckdb": frozenset({"main"}),
         "sqlite": frozenset({"main"}),
         "postgres": frozenset({"public"}),
+        "spark": frozenset({"default"}),
+        "databricks": frozenset({"default"}),
     }
 )
 """Schema names that denote the default schema when ``SchemaInfo.default_schema`` is unset."""
@@ -454,6 +516,8 @@ class DialectRules:
     """SQLite reads a double-quoted name that matches no column as a string literal."""
     case_insensitive_names: bool
     """Compare column names case-insensitively whatever sqlglot's default for the dialect."""
+    file_formats: frozenset[str] = frozenset()
+    """Qualifiers that make a table name a file path (``FILE_FORMAT_QUALIFIERS``)."""
 
 
 @cache
@@ -477,4 +541,5 @@ def rules_for(dialect: str) -> DialectRules:
         # MySQL compares column names case-insensitively although sqlglot treats its
         # identifiers as case-sensitive (that is only true of table names on some systems).
         case_insensitive_names=key in ("mysql", "mariadb"),
+        file_formats=FILE_FORMAT_QUALIFIERS.get(key, frozenset()),
     )

@@ -115,9 +115,12 @@ def _denied(dialect: str) -> list[tuple[str, str]]:
     return [(dialect, name) for name in sorted(rules_for(dialect).denied_functions)]
 
 
-DENIED = [pair for d in DIALECTS for pair in _denied(d)]
-QUALIFIER = {"duckdb": "main", "postgres": "pg_catalog", "mysql": "mysql", "sqlite": "main"}
-QUOTE = {"duckdb": '"', "postgres": '"', "mysql": "`", "sqlite": '"'}
+DENIED = [pair for d in (*DIALECTS, "spark") for pair in _denied(d)]
+QUALIFIER = {
+    "duckdb": "main", "postgres": "pg_catalog", "mysql": "mysql", "sqlite": "main",
+    "spark": "default",
+}  # fmt: skip
+QUOTE = {"duckdb": '"', "postgres": '"', "mysql": "`", "sqlite": '"', "spark": "`"}
 
 
 @pytest.mark.parametrize(("dialect", "name"), DENIED, ids=[f"{d}-{n}" for d, n in DENIED])
@@ -141,7 +144,9 @@ def test_every_denied_function_is_refused_in_every_spelling(dialect: str, name: 
 
 
 def test_the_deny_list_has_a_common_part_and_a_part_per_dialect() -> None:
-    assert set(DIALECT_DENIED_FUNCTIONS) == {*DIALECTS, "snowflake"}
+    assert set(DIALECT_DENIED_FUNCTIONS) == {*DIALECTS, "snowflake", "spark", "databricks"}
+    spark_denied = set(rules_for("databricks").denied_functions)
+    assert {"reflect", "java_method", "input_file_name"} <= spark_denied
     for dialect in DIALECTS:
         denied = rules_for(dialect).denied_functions
         assert {"read_csv", "pg_sleep", "load_file", "nextval"} <= set(denied)
