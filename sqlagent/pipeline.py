@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .answer.grounding import ungrounded_numbers
 from .answer.summarize import plain_narrative, result_summary
-from .db.base import bound_bytes, execute_within, timeout_message
+from .db.base import bound_bytes, call_within, execute_within, timeout_message
 from .errors import (
     ClarificationNeeded,
     ConfigError,
@@ -35,7 +35,7 @@ from .errors import (
     SqlAgentError,
     UsageError,
 )
-from .guard import check, visible_schema
+from .guard import cached_check, check, visible_schema
 from .guard.redact import scrub_values
 from .llm import prompts
 from .llm.extract import extract
@@ -603,7 +603,17 @@ def _check_and_run(
     started = time.monotonic()
     policy = settings.policy
     with rec.step("check") as info:
-        guarded = check(sql, schema=schema, policy=policy)
+        guarded = cached_check(sql, schema=schema, policy=policy) or call_within(
+            # A check cannot be interrupted: on a worker, the request still ends on time.
+            lambda: check(sql, schema=schema, policy=policy),
+            settings.statement_timeout,
+            lambda: QueryTimeout(
+                f"The query took longer than the statement timeout of "
+                f"{settings.statement_timeout:g} s to check",
+                sql=sql,
+                hint="Write it more simply: fewer parts, less nesting.",
+            ),
+        )
         info.update(sql=guarded.sql, executable=guarded.executable)
     rec.emit("execute", "Running the query", sql=guarded.sql)
     remaining = max(settings.statement_timeout - (time.monotonic() - started), _MIN_STATEMENT)

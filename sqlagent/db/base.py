@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from ..types import QueryResult, SchemaInfo
+
+T = TypeVar("T")
 
 SAMPLE_ROWS = 10_000
 """Rows read per table when looking for sample values: a huge table costs no more than this."""
@@ -232,6 +234,31 @@ class _Workers:
 _WORKERS = _Workers()
 
 
+def call_within(fn: Callable[[], T], seconds: float, on_timeout: Callable[[], Exception]) -> T:
+    """``fn()`` on a worker thread; its result or error, or ``on_timeout()`` raised once
+    ``seconds`` have passed (``fn`` then goes on to its end on the worker, and what it
+    returns is dropped)."""
+    done = threading.Lock()
+    done.acquire()
+    outcome: list[Any] = []
+
+    def job() -> None:
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # handed to the caller, who raises it
+            outcome.append(exc)
+        finally:
+            done.release()
+
+    _WORKERS.submit(job)
+    if not done.acquire(timeout=max(seconds, 0.0)):
+        raise on_timeout()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return cast(T, result)
+
+
 def execute_within(
     db: Database, sql: str, *, max_rows: int, timeout: float, grace: float = DEADLINE_GRACE
 ) -> QueryResult:
@@ -244,25 +271,11 @@ def execute_within(
     """
     from ..errors import QueryTimeout
 
-    done = threading.Lock()
-    done.acquire()
-    outcome: list[Any] = []
-
-    def job() -> None:
-        try:
-            outcome.append(db.execute(sql, max_rows=max_rows, timeout=timeout))
-        except BaseException as exc:  # handed to the caller, who raises it
-            outcome.append(exc)
-        finally:
-            done.release()
-
-    _WORKERS.submit(job)
-    if not done.acquire(timeout=timeout + grace):
-        raise QueryTimeout(timeout_message(timeout), sql=sql, hint=TIMEOUT_HINT)
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
+    return call_within(
+        lambda: db.execute(sql, max_rows=max_rows, timeout=timeout),
+        timeout + grace,
+        lambda: QueryTimeout(timeout_message(timeout), sql=sql, hint=TIMEOUT_HINT),
+    )
 
 
 _TEXT = frozenset({str, bytes, bytearray, memoryview})

@@ -35,7 +35,7 @@ from .parse import _check_blocks, _check_size, _check_statement, _parse, _strip_
 from .policy import visible_schema
 from .rules import rules_for
 
-__all__ = ["check", "visible_schema"]
+__all__ = ["cached_check", "check", "visible_schema"]
 
 
 def check(
@@ -54,11 +54,9 @@ def check(
     """
     name = (dialect or schema.dialect).lower()
     key = (sql, name, id(schema), policy)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None and hit[0] is schema:
-            _CACHE.move_to_end(key)
-            return hit[1]
+    hit = cached_check(sql, schema=schema, policy=policy, dialect=name)
+    if hit is not None:
+        return hit
     guarded = _check(sql, schema, policy, name)
     with _CACHE_LOCK:
         # The schema is held with the result: an id is only unique while its object lives.
@@ -66,6 +64,19 @@ def check(
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return guarded
+
+
+def cached_check(
+    sql: str, *, schema: SchemaInfo, policy: Policy, dialect: str | None = None
+) -> GuardedSQL | None:
+    """What ``check`` returned for exactly these arguments before, if it passed; else None."""
+    key = (sql, (dialect or schema.dialect).lower(), id(schema), policy)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] is schema:
+            _CACHE.move_to_end(key)
+            return hit[1]
+    return None
 
 
 _CACHE_SIZE = 512

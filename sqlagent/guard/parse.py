@@ -67,6 +67,13 @@ def _check_size(sql: str, policy: Policy) -> None:
 _BLOCKS = (exp.Select, exp.SetOperation, exp.CTE, exp.Subquery, exp.Table, exp.Lateral)
 
 
+MAX_NODES = 20_000
+"""Syntax-tree nodes a statement may have (a 10,000-item IN list has about 10,000)."""
+MAX_DEPTH = 200
+"""How deeply a statement's expressions may nest (``a || b || c ...`` nests once per
+operator; the Spider gold queries nest at most 11 deep). Checking time grows with both."""
+
+
 def _check_blocks(tree: exp.Expr, policy: Policy) -> None:
     """Refuse statements whose analysis would take longer than any timeout allows."""
     blocks = sum(1 for _ in tree.find_all(*_BLOCKS))
@@ -76,6 +83,19 @@ def _check_blocks(tree: exp.Expr, policy: Policy) -> None:
             f"table references, over the limit of {policy.max_query_blocks:,}",
             hint="Split it into smaller questions.",
         )
+    nodes = deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        deepest = max(deepest, depth)
+        if nodes > MAX_NODES or deepest > MAX_DEPTH:
+            what = f"{MAX_NODES:,} parts" if nodes > MAX_NODES else f"{MAX_DEPTH} levels"
+            raise UnsafeSQL(
+                f"The query is too complex to check: more than {what} of expressions",
+                hint="Split it into smaller questions.",
+            )
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
 
 
 def _parse(sql: str, dialect: str, rules: DialectRules) -> exp.Expr:

@@ -28,6 +28,7 @@ from guard_corpus import load_cases
 from test_e2e_databases import PHOENIX_Q, PHOENIX_SQL, QUESTIONS, fenced, rows_match
 
 from sqlagent.db import connect
+from sqlagent.db.duck import LOCKED_CONFIG
 from sqlagent.db.spark import SparkDatabase
 from sqlagent.errors import ConnectionFailed, ExecutionError, QueryTimeout, SqlAgentError
 from sqlagent.pipeline import ask, run_sql
@@ -67,7 +68,7 @@ def loaded(spark_server: Any, sample_db_path: Path, tmp_path_factory: pytest.Tem
     for db in ("cards", "sales", "analytics"):
         spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
     spark.sql("CREATE DATABASE cards COMMENT 'the sample card transactions'")
-    con = duckdb.connect(str(sample_db_path), read_only=True)
+    con = duckdb.connect(str(sample_db_path), read_only=True, config=dict(LOCKED_CONFIG))
     try:
         _copy_duckdb(con, spark, {t: f"cards.{t}" for t in SAMPLE_TABLES}, out)
     finally:
@@ -147,7 +148,7 @@ def cards(loaded: Any) -> Iterator[SparkDatabase]:
 
 @pytest.fixture(scope="module")
 def duckdb_answers(sample_db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(sample_db_path), read_only=True)
+    con = duckdb.connect(str(sample_db_path), read_only=True, config=dict(LOCKED_CONFIG))
     try:
         return {q["question"]: con.execute(q["sql"]).fetchall() for q in QUESTIONS}
     finally:
@@ -324,6 +325,29 @@ def test_cli_answers_a_verified_question_on_spark(cards: SparkDatabase, tmp_path
     assert out["error"] is None
     assert out["row_count"] == 9
     assert "Sky Harbor Travel Co." in [r[0] for r in out["rows"]]
+
+
+def test_dashboard_answers_the_sample_question_on_spark(
+    cards: SparkDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard on a Spark database: the sample question asked in its chat box is
+    answered with the nine merchants (a verified question: no model is configured)."""
+    from streamlit.testing.v1 import AppTest
+
+    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SQLAGENT_MODEL", "SQLAGENT_POLICY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SQLAGENT_DB", cards.display_url)
+    monkeypatch.setenv("SQLAGENT_KNOWLEDGE", str(REPO / "sample_data" / "cards.knowledge.yaml"))
+    monkeypatch.setenv("SQLAGENT_HOME", str(tmp_path))
+    at = AppTest.from_file(str(REPO / "ui" / "app.py"), default_timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.chat_input[0].set_value(PHOENIX_Q).run()
+    assert not at.exception, [e.value for e in at.exception]
+    frames = [df.value for df in at.dataframe]
+    assert frames, "no result table on the page"
+    names = list(frames[-1].iloc[:, 0])
+    assert len(names) == 9 and "Sky Harbor Travel Co." in names
 
 
 # --------------------------------------------------------------------------- guard corpus

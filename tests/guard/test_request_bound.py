@@ -33,6 +33,8 @@ MANY_CTES = (
 MANY_JOINS = "SELECT 1 FROM " + " JOIN ".join(
     f"t t{i} ON t{i}.id = t0.id" if i else "t t0" for i in range(1500)
 )
+LONG_CHAIN = "SELECT " + "||".join(["label"] * 12_000) + " FROM t"
+MANY_STARS = "SELECT " + ", ".join(["*"] * 9_000) + " FROM t"  # passes the limits, slow to check
 MANY_LITERALS = "SELECT count(*) FROM t WHERE id IN (" + ",".join(["1"] * 12_000) + ")"
 
 CASES: dict[str, list[str]] = {
@@ -47,6 +49,8 @@ CASES: dict[str, list[str]] = {
         MANY_LITERALS,
         MANY_CTES,
         MANY_JOINS,
+        LONG_CHAIN,
+        MANY_STARS,
     ],
     "sqlite": [
         "SELECT zeroblob(1000000000) AS v",
@@ -57,6 +61,8 @@ CASES: dict[str, list[str]] = {
         HUGE_IN,
         MANY_LITERALS,
         MANY_CTES,
+        LONG_CHAIN,
+        MANY_STARS,
     ],
     "postgres": [
         "SELECT length(repeat('x', 900000000)) AS n",
@@ -192,6 +198,18 @@ def test_input_limits_refuse_before_parsing(duckdb_db: Database) -> None:
     # A policy can raise the limits for a deployment that needs long lists.
     roomy = _settings(max_literals=15_000, statement_timeout=30)
     assert run_sql(MANY_LITERALS, db=duckdb_db, settings=roomy).error is None
+
+
+def test_a_slow_check_ends_at_the_deadline(duckdb_db: Database) -> None:
+    """A statement within the input limits that takes seconds to check is answered by a
+    timeout at the deadline (the check runs where the request need not wait for it)."""
+    started = time.monotonic()
+    answer = run_sql(MANY_STARS, db=duckdb_db, settings=_settings(statement_timeout=0.3))
+    assert time.monotonic() - started < 0.3 + MARGIN
+    assert answer.error is not None and answer.error.type == "QueryTimeout"
+    assert "to check" in answer.error.message
+    answer = run_sql(LONG_CHAIN, db=duckdb_db, settings=_settings())
+    assert answer.error is not None and "levels" in answer.error.message
 
 
 def test_result_size_is_bounded_in_bytes(duckdb_db: Database) -> None:
