@@ -66,6 +66,11 @@ def _check_nodes(tree: exp.Expr, rules: DialectRules, policy: Policy) -> None:
                 label = str(node.this).upper()
             where = "" if node is tree else " inside a query (in a CTE, subquery or expression)"
             raise UnsafeSQL(f"{label} is not allowed{where}: {_ONLY_READS}")
+        if isinstance(node, exp.Cast) and _catalog_type(node):
+            raise UnsafeSQL(
+                f"Casting to {node.args['to'].sql(dialect=rules.dialect)} is not allowed: it "
+                "looks names up in the server's catalogs, beyond the tables you may read"
+            )
         if isinstance(node, (exp.SessionParameter, exp.Parameter, exp.Placeholder)):
             _check_variable(node, rules, policy)
         if isinstance(node, exp.Func):
@@ -98,6 +103,21 @@ def _check_nodes(tree: exp.Expr, rules: DialectRules, policy: Policy) -> None:
                     hint="If the function is safe on this database, add it to the policy's "
                     "allowed_functions.",
                 )
+
+
+CATALOG_TYPES = frozenset(
+    {
+        "regclass", "regproc", "regprocedure", "regoper", "regoperator", "regtype",
+        "regrole", "regnamespace", "regconfig", "regdictionary", "regcollation",
+    }
+)  # fmt: skip
+"""PostgreSQL's object-identifier types: a cast to one looks a name up in the catalogs
+(whether a table, function or role exists, hidden or not)."""
+
+
+def _catalog_type(node: exp.Cast) -> bool:
+    target = node.args.get("to")
+    return target is not None and target.sql().lower() in CATALOG_TYPES
 
 
 def _check_variable(node: exp.Expr, rules: DialectRules, policy: Policy) -> None:
