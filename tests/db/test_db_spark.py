@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -68,7 +69,11 @@ def loaded(spark_server: Any, sample_db_path: Path, tmp_path_factory: pytest.Tem
     for db in ("cards", "sales", "analytics"):
         spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
     spark.sql("CREATE DATABASE cards COMMENT 'the sample card transactions'")
-    con = duckdb.connect(str(sample_db_path), read_only=True, config=dict(LOCKED_CONFIG))
+    # A copy of the file: this connection writes Parquet (external access on), which DuckDB
+    # refuses for a file that sqlagent's locked connections (the dashboard's) hold open.
+    source = out / "cards.duckdb"
+    shutil.copy(sample_db_path, source)
+    con = duckdb.connect(str(source), read_only=True)
     try:
         _copy_duckdb(con, spark, {t: f"cards.{t}" for t in SAMPLE_TABLES}, out)
     finally:
