@@ -21,6 +21,8 @@ from .errors import ConfigError
 from .settings import LLM_HELP, Settings
 
 if TYPE_CHECKING:
+    from .access.identity import Identity
+    from .access.roles import AccessPolicy
     from .context.knowledge import Knowledge
     from .context.profile import TableProfile
     from .context.valueindex import ValueIndex
@@ -34,6 +36,11 @@ if TYPE_CHECKING:
 __all__ = ["LLM_HELP", "Agent"]
 
 _T = TypeVar("_T")
+
+_VIEWS = 64
+"""Per-person agents kept by an agent (the dashboard and the MCP server serve many people)."""
+
+_UNSET: Any = object()
 
 class _Derived:
     """One value index or set of profiles, with the schema it was built from."""
@@ -59,15 +66,33 @@ class Agent:
         *,
         llm: LLM | None = None,
         settings: Settings | None = None,
-        history: HistoryStore | None = None,
+        history: HistoryStore | None = _UNSET,
         source: str = "api",
+        identity: Identity | None = None,
+        role: str | None = None,
+        admin: bool = False,
+        access: AccessPolicy | None = _UNSET,
     ) -> None:
-        """``history`` overrides the store the settings name; ``source`` labels its records."""
+        """``history`` overrides the store the settings name; ``source`` labels its records.
+
+        ``identity`` is who this agent answers for (``for_user`` makes such agents, with the
+        ``role`` and the policy the policy file gives that person); ``access`` overrides the
+        roles read from ``settings.policy_file``.
+        """
         self.db = db
         self.settings = settings or Settings(history=False)
         self._llm = llm
         self.source = source
-        self.history = history if history is not None else self._open_history()
+        self.history = history if history is not _UNSET else self._open_history()
+        self.identity = identity
+        self.role = role
+        self.admin = admin
+        self._access = access
+        self._base_policy = self.settings.policy
+        self._owns_db = True
+        self._views: dict[Identity, Agent] = {}
+        self._views_lock = threading.Lock()
+        self._checked_filters: tuple[int, Any] | None = None
 
     def _open_history(self) -> HistoryStore | None:
         if not self.settings.history:
@@ -87,7 +112,12 @@ class Agent:
 
         started = time.perf_counter()
         try:
-            self.history.record(answer, database=self.db.display_url, source=self.source)
+            self.history.record(
+                answer,
+                database=self.db.display_url,
+                source=self.source,
+                **self._audit(),
+            )
         except HistoryError as exc:
             # Losing one history record is better than losing the answer the user is waiting
             # for; the store logs the failure (once), the trace says this answer is missing.
@@ -103,11 +133,106 @@ class Agent:
             return dataclasses.replace(answer, trace=trace)
         return answer
 
+    def _audit(self) -> dict[str, Any]:
+        """Who asked, for the store's records (nothing when nobody is named)."""
+        if self.identity is None:
+            return {}
+        return {"user": self.identity.name, "role": self.role}
+
+    # ------------------------------------------------------------------ who is asking
+
+    @property
+    def access(self) -> AccessPolicy | None:
+        """The roles of the policy file (``settings.policy_file``), read on first use;
+        None when there is no file."""
+        if self._access is _UNSET:
+            path = self.settings.policy_file
+            if path:
+                from .access.roles import AccessPolicy
+
+                self._access = AccessPolicy.from_file(path)
+            else:
+                self._access = None
+        return cast("AccessPolicy | None", self._access)
+
+    @property
+    def names_people(self) -> bool:
+        """True when what may be seen depends on who asks: the policy file defines roles,
+        or a row filter reads a user attribute."""
+        access = self.access
+        if access is not None and access.has_roles:
+            return True
+        return any(rf.parameters for rf in self._base_policy.row_filters)
+
+    def for_user(self, user: Identity | str | Mapping[str, Any]) -> Agent:
+        """An agent that answers for ``user``: the policy their role gives them (row filters
+        bound to their attributes), their own value index and profiles, and their name and
+        role on every record in the history. Shares this agent's database, model and store.
+
+        Raises ``AccessDenied`` when the policy file's roles give the person none, and
+        ``ConfigError`` when a row filter needs an attribute they do not have.
+        """
+        from .access.identity import coerce_identity
+        from .access.roles import AccessPolicy, Grant
+
+        identity = coerce_identity(user)
+        with self._views_lock:
+            view = self._views.get(identity)
+        if view is not None:
+            return view
+        access = self.access or AccessPolicy()
+        grant: Grant = access.grant(identity, self._base_policy)
+        view = Agent(
+            self.db,
+            llm=self._llm,
+            settings=dataclasses.replace(self.settings, policy=grant.policy),
+            history=self.history,
+            source=self.source,
+            identity=grant.identity,
+            role=grant.role,
+            admin=grant.admin,
+            access=self.access,
+        )
+        view._base_policy = self._base_policy
+        view._owns_db = False
+        with self._views_lock:
+            if len(self._views) >= _VIEWS:
+                self._views.pop(next(iter(self._views)))
+            self._views[identity] = view
+        return view
+
+    def _scoped(self, user: Identity | str | Mapping[str, Any] | None) -> Agent:
+        """The agent that answers for ``user``; with none named, for the person this agent
+        stands for, and where what may be seen depends on who asks and nobody is named, for
+        the operating-system user running this process."""
+        if user is not None:
+            return self.for_user(user)
+        if self.identity is None and self.names_people:
+            from .access.identity import Identity
+
+            return self.for_user(Identity.local())
+        self._check_row_filters()
+        return self
+
+    def _check_row_filters(self) -> None:
+        """A row filter that names a table or column this database lacks is a mistake in
+        the policy file: say where, once per schema, before anything runs."""
+        if not self.settings.policy.row_filters:
+            return
+        full = self.db.schema()
+        key = (id(full), self.settings.policy)
+        if self._checked_filters == key:
+            return
+        from .guard.policy import check_row_filters
+
+        check_row_filters(full, self.settings.policy)
+        self._checked_filters = key
+
     def feedback(self, answer: Answer | str, rating: int, note: str = "") -> None:
         """Record a rating (+1 thumbs up, -1 thumbs down) for an answer in the history."""
         if self.history is not None:
             answer_id = answer if isinstance(answer, str) else answer.id
-            self.history.feedback(answer_id, rating, note)
+            self.history.feedback(answer_id, rating, note, **self._audit())
 
     @classmethod
     def connect(
@@ -171,14 +296,38 @@ class Agent:
 
         knowledge = load_knowledge(self.knowledge_path)
         if self.history is None:
-            return knowledge
+            return self._permitted(knowledge)
         from .store.history import HistoryError
 
         try:
             saved = self.history.verified(self.db.display_url)
         except HistoryError:
-            return knowledge  # logged by the store; the file's examples still work
-        return with_verified(knowledge, saved)
+            return self._permitted(knowledge)  # logged by the store; the file's still work
+        return self._permitted(with_verified(knowledge, saved))
+
+    def _permitted(self, knowledge: Knowledge) -> Knowledge:
+        """``knowledge`` without the verified examples whose SQL this agent's policy
+        refuses: their text would show tables and columns the person may not see."""
+        policy = self.settings.policy
+        if not knowledge.verified or not (
+            policy.allowed_tables or policy.denied_tables or policy.denied_columns
+        ):
+            return knowledge
+        from .errors import SqlAgentError
+        from .guard import check
+
+        try:
+            full = self.db.schema()
+        except SqlAgentError:
+            return dataclasses.replace(knowledge, verified=())
+        kept = []
+        for example in knowledge.verified:
+            try:
+                check(example.sql, schema=full, policy=policy)
+            except SqlAgentError:
+                continue
+            kept.append(example)
+        return dataclasses.replace(knowledge, verified=tuple(kept))
 
     @property
     def saves_verified_to_store(self) -> bool:
@@ -194,7 +343,13 @@ class Agent:
         ``UsageError`` when there is nowhere to save it or the question or SQL is empty.
         """
         if self.history is not None and self.history.shared:
-            self.history.add_verified(self.db.display_url, question, sql, source=self.source)
+            self.history.add_verified(
+                self.db.display_url,
+                question,
+                sql,
+                source=self.source,
+                user=self.identity.name if self.identity else None,
+            )
             return self.history.location
         path = self.knowledge_path
         if path is None:
@@ -295,12 +450,16 @@ class Agent:
         *,
         conversation: Conversation | None = None,
         on_event: EventHandler | None = None,
+        user: Identity | str | Mapping[str, Any] | None = None,
     ) -> Answer:
         """Answer a question in plain language (any language) about the database.
 
         Pass a ``Conversation`` to make follow-ups ("and in Tucson?") build on earlier turns;
-        the answer is added to it.
+        the answer is added to it. ``user`` names who asks (see ``for_user``).
         """
+        scoped = self._scoped(user)
+        if scoped is not self:
+            return scoped.ask(question, conversation=conversation, on_event=on_event)
         from .pipeline import ask
 
         llm = self._llm_if_configured()
@@ -325,12 +484,21 @@ class Agent:
         return answer
 
     def sql(
-        self, sql: str, *, question: str = "", on_event: EventHandler | None = None
+        self,
+        sql: str,
+        *,
+        question: str = "",
+        on_event: EventHandler | None = None,
+        user: Identity | str | Mapping[str, Any] | None = None,
     ) -> Answer:
         """Run your own SQL through the same guard as the model's (read-only, bounded).
 
-        ``question`` labels the answer (and its history record) with what the SQL answers.
+        ``question`` labels the answer (and its history record) with what the SQL answers;
+        ``user`` names who runs it (their role's policy applies, row filters included).
         """
+        scoped = self._scoped(user)
+        if scoped is not self:
+            return scoped.sql(sql, question=question, on_event=on_event)
         from .pipeline import run_sql
 
         answer = run_sql(
@@ -338,14 +506,24 @@ class Agent:
         )
         return self._record(answer)
 
-    def schema(self) -> SchemaInfo:
-        """The schema as the model is allowed to see it (the policy's denials removed)."""
+    def schema(self, *, user: Identity | str | Mapping[str, Any] | None = None) -> SchemaInfo:
+        """The schema as the model is allowed to see it (the policy's denials removed), for
+        ``user`` when named."""
+        scoped = self._scoped(user)
+        if scoped is not self:
+            return scoped.schema()
         from .guard import visible_schema
 
         return visible_schema(self.db.schema(), self.settings.policy)
 
-    def context(self, question: str) -> Context:
-        """Exactly the schema context the model would be shown for ``question``."""
+    def context(
+        self, question: str, *, user: Identity | str | Mapping[str, Any] | None = None
+    ) -> Context:
+        """Exactly the schema context the model would be shown for ``question`` (asked by
+        ``user`` when named)."""
+        scoped = self._scoped(user)
+        if scoped is not self:
+            return scoped.context(question)
         from .context import build_context
 
         return build_context(
@@ -358,8 +536,10 @@ class Agent:
         )
 
     def close(self) -> None:
-        """Release the database connection."""
-        self.db.close()
+        """Release the database connection (an agent made by ``for_user`` shares it and
+        leaves it open)."""
+        if self._owns_db:
+            self.db.close()
 
     def __enter__(self) -> Agent:
         return self

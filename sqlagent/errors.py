@@ -38,6 +38,11 @@ class UsageError(SqlAgentError):
     """The request itself is malformed: an empty question, an unknown option value."""
 
 
+class AccessDenied(SqlAgentError):
+    """The person asking is not known, holds no role, or their token is unknown or revoked:
+    nothing is run for them."""
+
+
 class ConnectionFailed(SqlAgentError):
     """The database could not be opened: wrong URL, missing file, server down, missing driver."""
 

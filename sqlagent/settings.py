@@ -25,6 +25,32 @@ LLM_HELP = (
 """How to configure a model: shown wherever a missing one stops something."""
 
 
+FilterValue = str | int | float | bool | None | tuple[str | int | float | bool | None, ...]
+"""A value bound into a row filter: a user's attribute (a list becomes a tuple)."""
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """A condition every row read from ``table`` must meet, whoever reads it and however.
+
+    ``condition`` is SQL over the table's own columns; ``:user.<name>`` stands for the
+    asking user's attribute ``<name>``, bound from ``values`` as a literal (never pasted as
+    text). ``origin`` says where it was written (``policy.yaml:12``), for error messages.
+    """
+
+    table: str
+    condition: str
+    values: tuple[tuple[str, FilterValue], ...] = ()
+    origin: str = ""
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The user attributes the condition names, in order of first use."""
+        from .access.filters import condition_parameters
+
+        return condition_parameters(self.condition)
+
+
 @dataclass(frozen=True)
 class Policy:
     """What the guard lets through. Table and column names are glob patterns, case-insensitive.
@@ -56,13 +82,20 @@ class Policy:
     max_result_bytes: int = 64 * 1024 * 1024
     """Bytes a result may hold (text and binary values); rows past it are cut as past
     ``max_rows``, and a single value larger than it is an error."""
+    row_filters: tuple[RowFilter, ...] = ()
+    """Conditions on the rows of tables (``row_filters: {orders: "region = :user.region"}``
+    in a file): the guard reads each such table as only its rows that meet every condition
+    naming it, in every part of every query, and the context shows only those rows' values."""
     ceilings: tuple[str, ...] = field(default=(), compare=False, repr=False)
     """The limits (``max_rows``, ``statement_timeout``) a policy file set: other settings
     may lower them but not raise them."""
 
     def __post_init__(self) -> None:
         # Lists are accepted for convenience, and kept as tuples: a policy is a hashable value.
-        for name in ("allowed_tables", "denied_tables", "denied_columns", "allowed_functions"):
+        for name in (
+            "allowed_tables", "denied_tables", "denied_columns", "allowed_functions",
+            "row_filters",
+        ):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, (value,))
@@ -92,9 +125,44 @@ class Policy:
             )
         return replace(self, **changes) if changes else self
 
+    @property
+    def hides_rows(self) -> bool:
+        """True when a row filter applies to some table."""
+        return bool(self.row_filters)
+
+    def bound(self, values: Mapping[str, FilterValue]) -> Policy:
+        """This policy with each row filter's ``:user.<name>`` values taken from ``values``.
+
+        Raises ``ConfigError`` naming the filter when an attribute it needs is missing (a
+        person without the attribute reads nothing rather than everything).
+        """
+        if not self.row_filters:
+            return self
+        bound: list[RowFilter] = []
+        for rf in self.row_filters:
+            needed = rf.parameters
+            missing = [n for n in needed if n not in values]
+            if missing:
+                raise ConfigError(
+                    f"The row filter on {rf.table} ({rf.origin or rf.condition}) needs the "
+                    f"user attribute(s) {', '.join(missing)}, which this user does not have",
+                    hint="Give the user the attribute in the policy file's users section, "
+                    "or as a claim of the sign-in provider.",
+                )
+            bound.append(replace(rf, values=tuple((n, _frozen(values[n])) for n in needed)))
+        return replace(self, row_filters=tuple(bound))
+
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Policy:
-        """Build a policy from a mapping (as loaded from YAML/JSON); unknown keys are errors."""
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, source: str = "", lines: Mapping[Any, int] | None = None
+    ) -> Policy:
+        """Build a policy from a mapping (as loaded from YAML/JSON); unknown keys are errors.
+
+        ``source`` and ``lines`` (key path -> line, from ``load_yaml_with_lines``) place a
+        bad row filter in its file. The keys of roles and their holders (``roles``, ``users``,
+        ``groups``, ``default_role``...) are read by ``sqlagent.access.roles``, not here.
+        """
+        data = {k: v for k, v in data.items() if k not in ACCESS_KEYS}
         known = {f.name for f in fields(cls)} - {"ceilings"}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -115,6 +183,8 @@ class Policy:
                 kwargs[key] = value
             elif key == "statement_timeout":
                 kwargs[key] = _positive_float(key, value)
+            elif key == "row_filters":
+                kwargs[key] = _row_filters(value, source, lines or {})
             else:
                 if isinstance(value, str):
                     value = [value]
@@ -142,7 +212,7 @@ class Policy:
             raise ConfigError(f"Policy file {p} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"Policy file {p} must hold a mapping of settings")
-        return cls.from_mapping(data)
+        return cls.from_mapping(data, source=str(p), lines=_yaml_lines(p))
 
 
 @dataclass(frozen=True)
@@ -169,6 +239,9 @@ class Settings:
     narrate_rows: int = 20
     """At most this many rows are shown to the model when it narrates a result."""
     policy: Policy = field(default_factory=Policy)
+    policy_file: str | None = None
+    """The policy file ``policy`` was read from; its roles (``sqlagent.access.roles``) decide
+    what each person may see when a user is named."""
     knowledge_path: str | None = None
     """A knowledge YAML file; by default ``<database>.knowledge.yaml`` beside a database file."""
     candidates: int = 1
@@ -273,7 +346,92 @@ class Settings:
             else None
         )
         changes["policy"] = policy.limited(max_rows=rows, statement_timeout=seconds)
+        changes["policy_file"] = policy_file or None
         return replace(settings, **changes)
+
+
+ACCESS_KEYS = frozenset({"roles", "users", "groups", "default_role", "group_claim"})
+"""Policy-file keys that say who holds which role (``sqlagent.access.roles`` reads them)."""
+
+
+def _frozen(value: Any) -> FilterValue:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(_frozen_item(v) for v in value)
+    return _frozen_item(value)
+
+
+def _frozen_item(value: Any) -> str | int | float | bool | None:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _row_filters(value: Any, source: str, lines: Mapping[Any, int]) -> tuple[RowFilter, ...]:
+    """``{table: condition or [conditions]}`` -> filters, each checked and placed in its file."""
+    from .access.filters import FilterSyntaxError, parse_condition
+
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "Policy setting 'row_filters' must map tables to conditions",
+            hint='For example  row_filters: {orders: "region = :user.region"}',
+        )
+    out: list[RowFilter] = []
+    for table, conditions in value.items():
+        where = _origin(source, lines, ("row_filters", table))
+        items = conditions if isinstance(conditions, list) else [conditions]
+        if not isinstance(table, str) or not table.strip() or not items:
+            raise ConfigError(f"{where}: a row filter needs a table name and a condition")
+        for i, condition in enumerate(items):
+            at = _origin(source, lines, ("row_filters", table, i)) if len(items) > 1 else where
+            if not isinstance(condition, str):
+                raise ConfigError(f"{at}: the row filter on {table} must be a SQL condition")
+            try:
+                parse_condition(condition)
+            except FilterSyntaxError as exc:
+                raise ConfigError(f"{at}: {exc}") from None
+            out.append(RowFilter(table=table.strip(), condition=condition, origin=at))
+    return tuple(out)
+
+
+def _origin(source: str, lines: Mapping[Any, int], path: tuple[Any, ...]) -> str:
+    """``file:line`` of the key at ``path`` (the nearest known parent's line otherwise)."""
+    for end in range(len(path), 0, -1):
+        line = lines.get(path[:end])
+        if line is not None:
+            return f"{source}:{line}" if source else f"line {line}"
+    return source or "policy"
+
+
+def _yaml_lines(path: Path) -> dict[tuple[Any, ...], int]:
+    """Key path -> 1-based line of each mapping key and sequence item in a YAML file."""
+    import yaml
+
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return yaml_lines(root)
+
+
+def yaml_lines(root: Any, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Key path -> 1-based line, for a composed YAML node (``yaml.compose``)."""
+    import yaml
+
+    out: dict[tuple[Any, ...], int] = {}
+    stack: list[tuple[tuple[Any, ...], Any]] = [(prefix, root)]
+    while stack:
+        at, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, child in node.value:
+                path = (*at, key.value)
+                out[path] = key.start_mark.line + 1
+                stack.append((path, child))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, child in enumerate(node.value):
+                path = (*at, i)
+                out[path] = child.start_mark.line + 1
+                stack.append((path, child))
+    return out
 
 
 def _switch(env: Mapping[str, str], name: str, default: str = "on") -> bool:

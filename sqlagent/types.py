@@ -59,11 +59,28 @@ class TableInfo:
     comment: str | None = None
     row_count: int | None = None
     kind: Literal["table", "view"] = "table"
+    row_filter: str | None = None
+    """In a schema as one person may see it: the condition (SQL in the schema's dialect, its
+    columns qualified by ``_sqlagent_rows``) the rows they may read meet. Whatever is read
+    from the table for them (samples, the value index, profiles) reads only those rows."""
 
     @property
     def qualified_name(self) -> str:
         """``schema.name`` when the table lives in a named schema, else ``name``."""
         return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def source(self, dialect: str, alias: str | None = None) -> Any:
+        """A sqlglot FROM item that reads this table as ``row_filter`` permits: the table,
+        or its permitted rows as a derived table. Context queries read tables through it."""
+        from sqlglot import exp
+
+        table = exp.table_(self.name, db=self.schema, quoted=True)
+        if self.row_filter is None:
+            return table.as_(alias) if alias else table
+        inner = table.as_("_sqlagent_rows")
+        condition: exp.Expr = exp.maybe_parse(self.row_filter, dialect=dialect)
+        rows = exp.select(exp.Star()).from_(inner).where(condition)
+        return rows.subquery(alias or "_sqlagent_rows_of")
 
     def column(self, name: str) -> ColumnInfo | None:
         """The column called ``name`` (case-insensitive), or None."""

@@ -33,10 +33,14 @@ _T = TypeVar("_T")
 
 
 def _visible_digest(schema: SchemaInfo) -> str:
-    """A hash of what the model may see: tables and their columns, with types."""
+    """A hash of what the model may see: tables and their columns, with types, and the rows
+    a person may read of them (so one person's values never come back from disk for
+    another whose rows differ)."""
     h = hashlib.sha256()
     for table in schema.tables:
         h.update(table.qualified_name.encode())
+        if table.row_filter is not None:
+            h.update(b"\0rows:" + table.row_filter.encode())
         for column in table.columns:
             h.update(b"\0" + column.name.encode() + b":" + (column.type or "").encode())
         h.update(b"\n")

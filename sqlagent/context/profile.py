@@ -156,7 +156,10 @@ def profile_schema(
                 full_scan_rows=full_scan_rows,
                 timeout=timeout,
                 top_values=top_values,
-                stats=pg_stats.get((table.schema or schema.default_schema or "", table.name)),
+                # The server's statistics describe every row: not for a row-filtered table.
+                stats=None
+                if table.row_filter is not None
+                else pg_stats.get((table.schema or schema.default_schema or "", table.name)),
             )
         except Exception:  # a profile is a help: a table that cannot be read has none
             continue
@@ -254,17 +257,15 @@ def _pg_distinct(n_distinct: float | None, rows: int | None) -> int | None:
     return round(-n_distinct * rows) if rows else None
 
 
-def _source(table: TableInfo) -> exp.Table:
+def _sample(
+    table: TableInfo, columns: Sequence[ColumnInfo], rows: int | None, dialect: str
+) -> exp.Subquery:
+    """The columns of the table (of its permitted rows), at most ``rows`` of them (all when
+    None), as a subquery."""
     from sqlglot import exp
 
-    return exp.table_(table.name, db=table.schema, quoted=True)
-
-
-def _sample(table: TableInfo, columns: Sequence[ColumnInfo], rows: int | None) -> exp.Subquery:
-    """The columns of the table, at most ``rows`` of them (all when None), as a subquery."""
-    from sqlglot import exp
-
-    inner = exp.select(*(exp.column(c.name, quoted=True) for c in columns)).from_(_source(table))
+    select = exp.select(*(exp.column(c.name, quoted=True) for c in columns))
+    inner = select.from_(table.source(dialect))
     return (inner.limit(rows) if rows is not None else inner).subquery("s")
 
 
@@ -293,7 +294,7 @@ def _aggregate_sql(
             exp.Min(this=ref.copy()) if ranged else exp.Null(),
             exp.Max(this=ref.copy()) if ranged else exp.Null(),
         ]
-    query = exp.select(*select).from_(_sample(table, columns, rows))
+    query = exp.select(*select).from_(_sample(table, columns, rows, dialect))
     return query.sql(dialect=dialect)
 
 
@@ -303,7 +304,7 @@ def _top_sql(table: TableInfo, column: ColumnInfo, dialect: str, rows: int | Non
     ref = exp.column(column.name, quoted=True)
     query = (
         exp.select(ref.copy(), exp.Count(this=exp.Star()).as_("n"))
-        .from_(_sample(table, [column], rows))
+        .from_(_sample(table, [column], rows, dialect))
         .where(ref.copy().is_(exp.null()).not_())
         .group_by(ref.copy())
         .order_by(exp.Ordered(this=exp.column("n"), desc=True), ref.copy())

@@ -426,7 +426,7 @@ def distinct_values_sql(
     from sqlglot import exp
 
     col = exp.column(column.name, quoted=True)
-    source = exp.table_(table.name, db=table.schema, quoted=True)
+    source = table.source(dialect)
     inner = exp.select(col).from_(source).where(col.is_(exp.null()).not_()).limit(scan_rows)
     outer = (
         exp.select(exp.column(column.name, quoted=True))

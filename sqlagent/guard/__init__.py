@@ -33,6 +33,7 @@ from .constructs import _check_nodes, _check_reserved_names
 from .names import _analyse, _demote_double_quoted, _known_names, _QuotedName, _spell_as_defined
 from .parse import _check_blocks, _check_size, _check_statement, _parse, _strip_parens
 from .policy import visible_schema
+from .rowfilter import apply_row_filters
 from .rules import rules_for
 
 __all__ = ["cached_check", "check", "visible_schema"]
@@ -117,6 +118,8 @@ def _check(sql: str, schema: SchemaInfo, policy: Policy, name: str) -> GuardedSQ
             raise SQLParseError("The query has too many unresolvable quoted names")
         if rules.case_insensitive_names:
             _spell_as_defined(output, schema)
+        if policy.row_filters:
+            output = apply_row_filters(output, schema, policy, rules)
         if _trailing_limit(output, name):
             # The tree is not needed after this: generate it in place rather than copy it.
             text = _generate(output, name, copy=False)

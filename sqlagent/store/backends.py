@@ -158,6 +158,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             "PRIMARY KEY (database, question_key))",
         ),
     ),
+    Migration(
+        3,
+        "who asked: the user and role on answers, feedback and verified examples",
+        sqlite=(
+            "ALTER TABLE answers ADD COLUMN asked_by TEXT",
+            "ALTER TABLE answers ADD COLUMN role TEXT",
+            "CREATE INDEX IF NOT EXISTS answers_by_user ON answers (asked_by, created_at)",
+            "ALTER TABLE feedback ADD COLUMN given_by TEXT",
+            "ALTER TABLE feedback ADD COLUMN role TEXT",
+            "ALTER TABLE verified_examples ADD COLUMN saved_by TEXT",
+        ),
+        postgresql=(
+            "ALTER TABLE answers ADD COLUMN IF NOT EXISTS asked_by TEXT",
+            "ALTER TABLE answers ADD COLUMN IF NOT EXISTS role TEXT",
+            "CREATE INDEX IF NOT EXISTS answers_by_user ON answers (asked_by, created_at)",
+            "ALTER TABLE feedback ADD COLUMN IF NOT EXISTS given_by TEXT",
+            "ALTER TABLE feedback ADD COLUMN IF NOT EXISTS role TEXT",
+            "ALTER TABLE verified_examples ADD COLUMN IF NOT EXISTS saved_by TEXT",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 _MIGRATIONS_TABLE = (

@@ -53,7 +53,8 @@ LLM_STEPS = ("generate", "repair", "narrate")
 _COLUMNS = (
     "id, created_at, source, database, question, outcome, sql, error, attempts, "
     "context_tokens, timings, duration, llm_calls, prompt_tokens, completion_tokens, "
-    "cost_usd, model, prompt_version, row_count, truncated, verified, confidence"
+    "cost_usd, model, prompt_version, row_count, truncated, verified, confidence, "
+    "asked_by, role"
 )
 # The latest feedback of each answer rides along with it.
 _SELECT = """
@@ -121,6 +122,10 @@ class HistoryEntry:
     truncated: bool
     verified: bool
     confidence: float | None
+    asked_by: str | None = None
+    """Who asked (None: nobody was named, as before people were told apart)."""
+    role: str | None = None
+    """The role their policy came from."""
     rating: int | None = None
     """The latest feedback, if any."""
     note: str = ""
@@ -160,6 +165,8 @@ def _entry(row: tuple[Any, ...]) -> HistoryEntry:
         truncated,
         verified,
         confidence,
+        asked_by,
+        role,
         rating,
         note,
     ) = row
@@ -186,6 +193,8 @@ def _entry(row: tuple[Any, ...]) -> HistoryEntry:
         truncated=bool(truncated),
         verified=bool(verified),
         confidence=confidence,
+        asked_by=asked_by,
+        role=role,
         rating=rating,
         note=note or "",
     )
@@ -257,11 +266,20 @@ class HistoryStore:
 
     # ------------------------------------------------------------------ API
 
-    def record(self, answer: Answer, *, database: str, source: str = "api") -> None:
+    def record(
+        self,
+        answer: Answer,
+        *,
+        database: str,
+        source: str = "api",
+        user: str | None = None,
+        role: str | None = None,
+    ) -> None:
         """Store ``answer`` (recording the same id again replaces it).
 
-        ``database`` is the display URL (password masked); ``source`` says who asked: api,
-        cli, ui, http, eval, mcp.
+        ``database`` is the display URL (password masked); ``source`` says where it was
+        asked: api, cli, ui, http, eval, mcp; ``user`` and ``role`` who asked it (refusals
+        and errors included, for the audit).
         """
         from ..evaluation.prices import cost_usd
 
@@ -295,6 +313,8 @@ class HistoryStore:
             "truncated": int(answer.truncated),
             "verified": int(answer.verified),
             "confidence": answer.confidence,
+            "asked_by": user,
+            "role": role,
         }
         names = [c.strip() for c in _COLUMNS.split(",")]
         updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id")
@@ -304,8 +324,17 @@ class HistoryStore:
             values,
         )
 
-    def feedback(self, answer_id: str, rating: int, note: str = "") -> None:
-        """Attach a rating (-1 bad … 5 great; +1/-1 for thumbs) and a note to an answer.
+    def feedback(
+        self,
+        answer_id: str,
+        rating: int,
+        note: str = "",
+        *,
+        user: str | None = None,
+        role: str | None = None,
+    ) -> None:
+        """Attach a rating (-1 bad … 5 great; +1/-1 for thumbs) and a note to an answer,
+        given by ``user`` holding ``role``.
 
         The latest feedback is what ``get`` and ``list`` show. Raises ``UsageError`` for an
         unknown answer id or a rating outside -1..5.
@@ -318,19 +347,31 @@ class HistoryStore:
                 if not run("SELECT 1 FROM answers WHERE id = :id", {"id": answer_id}):
                     raise UsageError(f"No answer with id {answer_id!r} in the history")
                 run(
-                    "INSERT INTO feedback (answer_id, rating, note, created_at) "
-                    "VALUES (:answer_id, :rating, :note, :created_at)",
-                    {"answer_id": answer_id, "rating": rating, "note": note, "created_at": _now()},
+                    "INSERT INTO feedback (answer_id, rating, note, created_at, given_by, role) "
+                    "VALUES (:answer_id, :rating, :note, :created_at, :user, :role)",
+                    {
+                        "answer_id": answer_id,
+                        "rating": rating,
+                        "note": note,
+                        "created_at": _now(),
+                        "user": user,
+                        "role": role,
+                    },
                 )
 
         self._call(work)
 
-    def list(self, limit: int = 20, offset: int = 0) -> builtins.list[HistoryEntry]:
-        """Recorded answers, newest first."""
+    def list(
+        self, limit: int = 20, offset: int = 0, *, user: str | None = None
+    ) -> builtins.list[HistoryEntry]:
+        """Recorded answers, newest first; only those ``user`` asked when named."""
         seq = self._backend.seq
+        where = " WHERE a.asked_by = :user" if user is not None else ""
         rows = self._read(
-            self._select(f" ORDER BY a.created_at DESC, a.{seq} DESC LIMIT :limit OFFSET :offset"),
-            {"limit": max(0, limit), "offset": max(0, offset)},
+            self._select(
+                f"{where} ORDER BY a.created_at DESC, a.{seq} DESC LIMIT :limit OFFSET :offset"
+            ),
+            {"limit": max(0, limit), "offset": max(0, offset), "user": user},
         )
         return [_entry(r) for r in rows]
 
@@ -374,7 +415,15 @@ class HistoryStore:
 
     # ------------------------------------------------------------------ verified examples
 
-    def add_verified(self, database: str, question: str, sql: str, *, source: str = "ui") -> bool:
+    def add_verified(
+        self,
+        database: str,
+        question: str,
+        sql: str,
+        *,
+        source: str = "ui",
+        user: str | None = None,
+    ) -> bool:
         """Save a verified question and its SQL for ``database`` (its display URL).
 
         Every process using this store sees it on its next question. A question already
@@ -396,6 +445,7 @@ class HistoryStore:
             "sql": sql,
             "source": source,
             "created_at": _now(),
+            "user": user,
         }
 
         def work() -> bool:
@@ -404,8 +454,8 @@ class HistoryStore:
                 return bool(
                     run(
                         "INSERT INTO verified_examples "
-                        "(database, question_key, question, sql, source, created_at) "
-                        "VALUES (:database, :key, :question, :sql, :source, :created_at) "
+                        "(database, question_key, question, sql, source, created_at, saved_by) "
+                        "VALUES (:database, :key, :question, :sql, :source, :created_at, :user) "
                         "ON CONFLICT (database, question_key) DO NOTHING RETURNING 1",
                         params,
                     )
