@@ -641,7 +641,12 @@ _MIN_STATEMENT = 0.05
 
 
 def _hides_data(policy: Policy) -> bool:
-    return bool(policy.denied_columns or policy.denied_tables or policy.allowed_tables)
+    # Row filters too: an engine may evaluate an expression on a row before the filter drops
+    # it, and its error text would then quote a value from outside the person's rows.
+    return bool(
+        policy.denied_columns or policy.denied_tables or policy.allowed_tables
+        or policy.row_filters
+    )  # fmt: skip
 
 
 def _scrub(exc: ExecutionError, schema: SchemaInfo, policy: Policy) -> None:

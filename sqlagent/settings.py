@@ -125,11 +125,6 @@ class Policy:
             )
         return replace(self, **changes) if changes else self
 
-    @property
-    def hides_rows(self) -> bool:
-        """True when a row filter applies to some table."""
-        return bool(self.row_filters)
-
     def bound(self, values: Mapping[str, FilterValue]) -> Policy:
         """This policy with each row filter's ``:user.<name>`` values taken from ``values``.
 
