@@ -56,6 +56,9 @@ _DERIVED: weakref.WeakKeyDictionary[Any, dict[tuple[str, Any], _Derived]] = (
     weakref.WeakKeyDictionary()
 )
 _DERIVED_LOCK = threading.Lock()
+_DERIVED_PER_DB = 128
+"""Value indexes and profiles kept per database: one per kind and policy, and with row
+filters a policy per set of attributes, so a server for many people keeps the most recent."""
 
 class Agent:
     """Answers questions about one database. Dependencies are passed in; see ``connect``."""
@@ -93,6 +96,7 @@ class Agent:
         self._views: dict[Identity, Agent] = {}
         self._views_lock = threading.Lock()
         self._checked_filters: tuple[int, Any] | None = None
+        self._access_stamp: tuple[int, int] | None = None
 
     def _open_history(self) -> HistoryStore | None:
         if not self.settings.history:
@@ -145,12 +149,18 @@ class Agent:
     def access(self) -> AccessPolicy | None:
         """The roles of the policy file (``settings.policy_file``), read on first use;
         None when there is no file."""
-        if self._access is _UNSET:
-            path = self.settings.policy_file
+        path = self.settings.policy_file
+        if self._access is _UNSET or (path and self._access_stamp != _stamp(path)):
+            # Read again when the file changes: a long-running server (MCP, the dashboard)
+            # follows an edited role or a removed user without a restart.
             if path:
                 from .access.roles import AccessPolicy
 
+                stamp = _stamp(path)
                 self._access = AccessPolicy.from_file(path)
+                self._access_stamp = stamp
+                with self._views_lock:
+                    self._views.clear()
             else:
                 self._access = None
         return cast("AccessPolicy | None", self._access)
@@ -176,11 +186,11 @@ class Agent:
         from .access.roles import AccessPolicy, Grant
 
         identity = coerce_identity(user)
+        access = self.access or AccessPolicy()  # first: an edited file drops the views
         with self._views_lock:
             view = self._views.get(identity)
         if view is not None:
             return view
-        access = self.access or AccessPolicy()
         grant: Grant = access.grant(identity, self._base_policy)
         view = Agent(
             self.db,
@@ -194,6 +204,7 @@ class Agent:
             access=self.access,
         )
         view._base_policy = self._base_policy
+        view._access_stamp = self._access_stamp
         view._owns_db = False
         with self._views_lock:
             if len(self._views) >= _VIEWS:
@@ -385,7 +396,10 @@ class Agent:
         key = (name, self.settings.policy)
         with _DERIVED_LOCK:  # held only to find the entry, never while building
             per_db = _DERIVED.setdefault(self.db, {})
-            entry = per_db.setdefault(key, _Derived())
+            entry = per_db.pop(key, None) or _Derived()
+            per_db[key] = entry  # most recent last
+            while len(per_db) > _DERIVED_PER_DB:
+                per_db.pop(next(iter(per_db)))
         with entry.lock:  # one build per database, kind and policy; others go on
             if entry.value is None or entry.schema is not full:
                 from .context.derived_cache import load_derived, store_derived
@@ -546,6 +560,15 @@ class Agent:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """The file's modification time and size (None when it cannot be read)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size)
 
 
 def _helpful(read: Callable[[], _T | None]) -> _T | None:

@@ -171,3 +171,14 @@ def test_a_hostile_attribute_is_a_value_not_sql(setup: tuple[Path, Path], tmp_pa
     agent = Agent.connect(f"duckdb:///{db}", settings=settings)
     answer = agent.sql("SELECT count(*) FROM shops", user=hostile)
     assert answer.ok and answer.rows == ((0,),)
+
+
+def test_an_edited_policy_file_takes_effect_without_a_restart(
+    setup: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, policy = setup
+    agent = _agent(db, policy, tmp_path)
+    assert agent.sql("SELECT count(*) FROM shops", user="tex").rows == ((2,),)
+    policy.write_text(POLICY.replace("  tex: {role: west, states: [TX], region: S}\n", ""))
+    with pytest.raises(AccessDenied, match="tex holds no role"):
+        agent.sql("SELECT count(*) FROM shops", user="tex")
