@@ -186,6 +186,18 @@ class _PolicyMatcher:
                 f"Table {info.qualified_name} is not accessible: the policy allows only "
                 f"{', '.join(self.policy.allowed_tables)}"
             )
+        filters = self.policy.row_filters
+        if (
+            info.kind == "view"
+            and filters
+            and not any(self.table_matches(rf.table.lower(), info) for rf in filters)
+        ):
+            # A view reads its tables by itself, without their row filters: under row
+            # filters a view is read only when a filter names it (its own, or "1 = 1").
+            return (
+                f"View {info.qualified_name} is not accessible while row filters apply: give it "
+                f"a row filter of its own in the policy to allow it"
+            )
         return None
 
     def column_denied(self, info: TableInfo, column: str) -> bool:
