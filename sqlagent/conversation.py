@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .context.fence import data_line
 from .types import Answer, to_json_value
 
 _ROWS_PER_TURN = 5
@@ -43,9 +44,7 @@ class Turn:
 
 
 def _cell(value: Any) -> str:
-    text = str(to_json_value(value))
-    text = " ".join(text.split()).replace("<", "‹").replace(">", "›")
-    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
+    return data_line(to_json_value(value), _CELL_CHARS)
 
 
 class Conversation:
@@ -95,13 +94,15 @@ class Conversation:
         blocks: list[str] = []
         used = 0
         for turn in reversed(self.turns[-self.max_turns :]):
-            lines = [f"Question: {turn.question}"]
+            # Every part may hold data (a value in the SQL, a cell, an error's quote).
+            lines = [f"Question: {data_line(turn.question, 1000)}"]
             if turn.sql:
-                lines.append("SQL:\n" + turn.sql)
+                lines.append("SQL:\n" + data_line(turn.sql, 2000))
             if turn.error:
-                lines.append(f"That turn failed: {turn.error}")
+                lines.append(f"That turn failed: {data_line(turn.error, 400)}")
             elif turn.columns:
-                lines.append(f"Result: {turn.row_count} rows; columns {', '.join(turn.columns)}")
+                names = ", ".join(data_line(c, _CELL_CHARS) for c in turn.columns)
+                lines.append(f"Result: {turn.row_count} rows; columns {names}")
                 for row in turn.rows:
                     lines.append("  " + " | ".join(_cell(v) for v in row))
             block = "\n".join(lines)

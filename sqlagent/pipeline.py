@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .answer.grounding import ungrounded_numbers
 from .answer.summarize import plain_narrative, result_summary
+from .context.fence import data_line
 from .db.base import bound_bytes, call_within, execute_within, timeout_message
 from .errors import (
     ClarificationNeeded,
@@ -189,7 +190,10 @@ def repair_messages(
             "content": prompts.render(
                 "repair_user",
                 error_type=type(error).__name__,
-                error_message=error.message + (f" Hint: {error.hint}" if error.hint else ""),
+                # A database's error can quote data: it goes in as one inert line.
+                error_message=data_line(
+                    error.message + (f" Hint: {error.hint}" if error.hint else ""), 1500
+                ),
                 detail=(detail.strip() + "\n") if detail.strip() else "",
                 question=question,
             ),
@@ -223,7 +227,7 @@ def narration_messages(
             "content": prompts.render(
                 "narrate_user",
                 question=question,
-                sql=sql,
+                sql=data_line(sql, 4000),  # its literals can be values from the data
                 result=result_summary(result, max_rows=max_rows) if summary is None else summary,
             ),
         },

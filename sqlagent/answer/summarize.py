@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..context.fence import data_line
 from ..types import QueryResult
 
 _CELL_CHARS = 60
@@ -24,9 +25,8 @@ def _cell(value: Any) -> str:
         return f"{value:.6g}" if abs(value) < 1e15 else repr(value)
     if isinstance(value, (_dt.date, _dt.datetime, _dt.time)):
         return value.isoformat()
-    text = " ".join(str(value).split())
-    text = text.replace("<", "‹").replace(">", "›")  # cannot close the <result> block
-    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
+    # One inert line: it cannot close the <result> block or pass for an instruction.
+    return data_line(value, _CELL_CHARS)
 
 
 def _is_number_type(kind: type) -> bool:
@@ -46,7 +46,8 @@ def _exact_sum(values: list[Any], kinds: set[type]) -> Any:
 def column_stats(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     """One line per column: min/max/sum for numbers and dates, distinct count for text."""
     lines = []
-    for i, name in enumerate(columns):
+    for i, raw_name in enumerate(columns):
+        name = data_line(raw_name, _CELL_CHARS)
         values = [r[i] for r in rows if r[i] is not None]
         nulls = len(rows) - len(values)
         null_note = f", {nulls} null" if nulls else ""
@@ -74,11 +75,12 @@ def result_summary(result: QueryResult, *, max_rows: int = 20) -> str:
     n = result.row_count
     count = f"{n} rows" + (" (truncated: the query returned more)" if result.truncated else "")
     if n == 0:
-        return f"Columns: {', '.join(result.columns)}\nRow count: 0 (no rows matched)"
+        names = ", ".join(data_line(c, _CELL_CHARS) for c in result.columns)
+        return f"Columns: {names}\nRow count: 0 (no rows matched)"
     shown = result.rows[:max_rows]
-    header = " | ".join(result.columns)
+    header = " | ".join(data_line(c, _CELL_CHARS) for c in result.columns)
     table = "\n".join(" | ".join(_cell(v) for v in row) for row in shown)
-    parts = [f"Row count: {count}", f"Columns: {', '.join(result.columns)}"]
+    parts = [f"Row count: {count}", f"Columns: {header.replace(' | ', ', ')}"]
     if len(shown) < n:
         parts.append(f"First {len(shown)} rows:")
     else:

@@ -13,12 +13,12 @@ Value matches, definitions and similar verified examples follow as labelled note
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..types import Context, SchemaInfo, TableInfo
+from .fence import data_line
 from .linking import SchemaIndex, SchemaMemo, question_terms, schema_index
 from .textmatch import STOPWORDS, stem, within_one_edit, words
 
@@ -225,9 +225,9 @@ def _render_pruned(
 
 
 def _safe(text: str) -> str:
-    """One line of data for a prompt: no line breaks, no tag that could close a block."""
-    line = " ".join(text.split())
-    return re.sub(r"<(?=[A-Za-z/!?])", "< ", line)
+    """One line of data for a prompt: no line breaks, no tag that could close a block, no
+    special token, bounded (see ``fence.data_line``)."""
+    return data_line(text, 600)
 
 
 def _mentions(term: str, question_words: set[str]) -> bool:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 
 from ..types import ColumnInfo, SchemaInfo, TableInfo
+from .fence import data_line
 
 _CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
@@ -28,11 +29,9 @@ def estimate_tokens(text: str) -> int:
 
 
 def quote_value(value: str) -> str:
-    """A data value as a short single-quoted SQL literal, safe to embed in a prompt."""
-    text = " ".join(str(value).split())  # newlines could fake a new prompt section
-    if len(text) > _MAX_VALUE_CHARS:
-        text = text[: _MAX_VALUE_CHARS - 1] + "…"
-    text = text.replace("<", "‹").replace(">", "›")  # cannot close the <schema> block
+    """A data value as a short single-quoted SQL literal, safe to embed in a prompt (one
+    inert line: see ``fence.data_line``)."""
+    text = data_line(value, _MAX_VALUE_CHARS)
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -45,7 +44,7 @@ MAX_COMMENT = 240
 def _comment(text: str | None) -> str:
     if not text:
         return ""
-    clean = " ".join(text.split()).replace("<", "‹").replace(">", "›")
+    clean = data_line(text, 4 * MAX_COMMENT)
     if len(clean) <= MAX_COMMENT:
         return clean
     # Cut at a word, and say so: a half word reads as a different word to the model.
