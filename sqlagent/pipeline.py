@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .answer.grounding import ungrounded_numbers
+from .answer.markup import grounding_texts, strip_ungrounded
 from .answer.summarize import plain_narrative, result_summary
 from .context.fence import data_line
 from .db.base import bound_bytes, call_within, execute_within, timeout_message
@@ -674,7 +675,8 @@ def _narrate(
     """The model's answer in words, with every number it states checked against the summary.
 
     A narrative stating numbers the summary does not show is asked for once more with those
-    numbers named; if it still does, the plain listing replaces it. The trace says which.
+    numbers named; if it still does, the plain listing replaces it. Links, images and markup
+    that the result does not hold are taken out (``answer.markup``). The trace says which.
     """
     if not settings.narrate or llm is None:
         return plain_narrative(result)
@@ -717,6 +719,14 @@ def _narrate(
                     info["replaced_by_listing"] = True
                     info["still_ungrounded"] = still
                     return plain_narrative(result)
+            # Links, images and markup the result does not hold are a way out for data (an
+            # image is fetched by the front end that shows it): only their words stay.
+            stripped = strip_ungrounded(
+                text, grounding_texts(result.columns, result.rows, also=(question,))
+            )
+            if stripped.removed:
+                info["removed_markup"] = [data_line(r, 200) for r in stripped.removed[:20]]
+                text = stripped.text.strip()
     except LLMError:
         # The data is already there and correct; a failed narration must not hide it.
         return plain_narrative(result)

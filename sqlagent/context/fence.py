@@ -30,7 +30,7 @@ _INVISIBLE = re.compile(
     "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
 )
 _TRANSLATE = str.maketrans({"`": "ˋ", "\u2028": " ", "\u2029": " "})
-_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?|%])")
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?|%｜])")
 
 CUT = "…"
 """Marks a value cut to its limit."""
