@@ -159,7 +159,7 @@ def render_answer(turn: state.Turn, view: View) -> None:
             with st.container(horizontal=True):
                 for i, option in enumerate(answer.clarification.options):
                     st.button(
-                        option,
+                        escape_markdown(option),  # a label renders Markdown, images too
                         key=f"clarify_{answer.id}_{i}",
                         on_click=_on_clarify,
                         args=(answer.question, option),

@@ -28,7 +28,7 @@ from sqlagent.store.history import mask_url  # noqa: E402
 from sqlagent.types import SchemaInfo  # noqa: E402
 from ui import sidebar, state  # noqa: E402
 from ui.answer_view import View, render_error, render_turn, show_flashes  # noqa: E402
-from ui.format import sql_label  # noqa: E402
+from ui.format import escape_markdown, sql_label  # noqa: E402
 from ui.resources import (  # noqa: E402
     build_agent,
     build_settings,
@@ -115,7 +115,7 @@ def render_welcome(view: View) -> None:
             with st.container(horizontal=True, gap="small"):
                 for i, question in enumerate(examples[:6]):
                     st.button(
-                        question,
+                        escape_markdown(question),  # a label renders Markdown, images too
                         key=f"example_{i}",
                         on_click=state.request,
                         args=("ask", question),

@@ -30,9 +30,28 @@ STEP_NAMES = {
 }
 
 
+_INERT = str.maketrans(
+    {
+        "\\": "\\\\",
+        "$": "\\$",  # would start LaTeX
+        "[": "\\[",  # a link, an image (an image loads by itself), a colour directive
+        "]": "\\]",
+        "`": "\\`",  # a code span that would swallow the escapes
+        "&": "&amp;",  # an entity that spells a tag
+        "<": "&lt;",  # HTML, an autolink
+    }
+)
+
+
 def escape_markdown(text: str) -> str:
-    """Text from the model or the data, safe to show as Markdown ($ would start LaTeX)."""
-    return (text or "").replace("\\", "\\\\").replace("$", "\\$")
+    """Text from the model or the data, safe to show as Markdown: emphasis and line breaks
+    still work, but no link, image, HTML, LaTeX or colour directive forms; each shows as
+    the characters it is made of.
+
+    >>> escape_markdown("![x](https://e.example/?d=1) <b>$5</b>")
+    '!\\\\[x\\\\](https://e.example/?d=1) &lt;b>\\\\$5&lt;/b>'
+    """
+    return (text or "").translate(_INERT)
 
 
 def format_number(value: Any) -> str:
@@ -193,7 +212,11 @@ def explain(answer: Answer, dialect: str) -> list[str]:
     lines = [f"**Source:** {source_label(answer)}"]
     tables = tables_read(answer.sql, dialect)
     if tables:
-        lines.append("**Tables:** " + ", ".join(f"`{t}`" for t in tables))
+        # A name with a backtick would end the code span: it is shown escaped instead.
+        lines.append(
+            "**Tables:** "
+            + ", ".join(f"`{t}`" if "`" not in t else escape_markdown(t) for t in tables)
+        )
     tries = len([a for a in answer.attempts if a.sql is not None])
     failed = len([a for a in answer.attempts if a.error is not None])
     if failed and answer.ok:

@@ -87,8 +87,8 @@ def run_with_progress(
             narrative_slot.markdown(escape_markdown(narrative) + " ▌")
         elif item.kind != "done":
             icon = ICONS.get(item.kind, ":material/arrow_right:")
-            status.update(label=f"{icon} {item.message}…")
-            status.write(f"{icon} {item.message}")
+            status.update(label=f"{icon} {escape_markdown(item.message)}…")
+            status.write(f"{icon} {escape_markdown(item.message)}")
     elapsed = format_seconds(time.perf_counter() - start)
     answer = outcome.answer
     if answer is not None and outcome.error is None and answer.kind == "clarification":

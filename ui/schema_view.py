@@ -103,7 +103,8 @@ def render_schema(schema: SchemaInfo, knowledge: Knowledge, problem: str | None)
             continue
         note = knowledge.table(table.name, table.schema)
         count = f"{table.row_count:,} rows" if table.row_count is not None else "rows unknown"
-        label = f"**{table.qualified_name}** · {count} · {len(table.columns)} columns"
+        name = escape_markdown(table.qualified_name)
+        label = f"**{name}** · {count} · {len(table.columns)} columns"
         with st.expander(label, icon=":material/table:", expanded=bool(query)):
             description = (note.description if note else None) or table.comment
             if description:
@@ -133,7 +134,7 @@ def _render_knowledge(knowledge: Knowledge) -> None:
         st.caption("Checked SQL from the knowledge file; these run without a language model.")
         for i, example in enumerate(knowledge.verified):
             st.button(
-                example.question,
+                escape_markdown(example.question),  # a label renders Markdown, images too
                 key=f"verified_{i}",
                 icon=":material/verified:",
                 type="tertiary",

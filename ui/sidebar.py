@@ -9,6 +9,7 @@ import streamlit as st
 from sqlagent.settings import DEFAULT_MODEL
 
 from . import state
+from .format import escape_markdown
 from .resources import ConnectionConfig
 
 DB_HELP = (
@@ -104,7 +105,7 @@ def render_history() -> None:
             else:
                 args = ("ask", answer.question or turn.label)
             st.button(
-                label,
+                escape_markdown(label),  # a label renders Markdown, images too
                 key=f"history_{i}",
                 icon=icon,
                 type="tertiary",
