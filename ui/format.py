@@ -6,6 +6,7 @@ import datetime as _dt
 import decimal
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,8 +40,12 @@ _INERT = str.maketrans(
         "`": "\\`",  # a code span that would swallow the escapes
         "&": "&amp;",  # an entity that spells a tag
         "<": "&lt;",  # HTML, an autolink
+        ":": "\\:",  # a directive (:red[...])
     }
 )
+# A bare address becomes a link whatever is escaped: a word joiner (invisible) after its
+# scheme or ``www`` keeps it text.
+_BARE_ADDRESS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*\\:|www)(?=//|\.)")
 
 
 def escape_markdown(text: str) -> str:
@@ -48,10 +53,10 @@ def escape_markdown(text: str) -> str:
     still work, but no link, image, HTML, LaTeX or colour directive forms; each shows as
     the characters it is made of.
 
-    >>> escape_markdown("![x](https://e.example/?d=1) <b>$5</b>")
-    '!\\\\[x\\\\](https://e.example/?d=1) &lt;b>\\\\$5&lt;/b>'
+    >>> escape_markdown("![x](https://e.example/?d=1) <b>$5</b> www.e.example")
+    '!\\\\[x\\\\](https\\\\:\u2060//e.example/?d=1) &lt;b>\\\\$5&lt;/b> www\u2060.e.example'
     """
-    return (text or "").translate(_INERT)
+    return _BARE_ADDRESS.sub("\\1\u2060", (text or "").translate(_INERT))
 
 
 def format_number(value: Any) -> str:
