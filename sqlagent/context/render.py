@@ -129,7 +129,11 @@ def quote_ident(name: str, dialect: str) -> str:
 
     >>> quote_ident("order", "postgres"), quote_ident("amount", "postgres")
     ('"order"', 'amount')
+
+    A name is database text too: one that could close a block or pass for a message is
+    shown fenced (``fence.data_line``), so the model can only misspell it, never obey it.
     """
+    name = data_line(name, 128)
     if (
         _PLAIN_IDENT.match(name)
         and name not in _reserved(dialect)
@@ -144,7 +148,7 @@ def quote_ident(name: str, dialect: str) -> str:
 
 
 def _column_line(col: ColumnInfo, table: TableInfo, dialect: str) -> str:
-    parts = [f"  {quote_ident(col.name, dialect)} {col.type}"]
+    parts = [f"  {quote_ident(col.name, dialect)} {data_line(col.type, 128)}"]
     if col.primary_key and len(table.primary_key) <= 1:
         parts.append("PRIMARY KEY")
     if not col.nullable and not col.primary_key:
