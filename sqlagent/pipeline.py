@@ -359,13 +359,17 @@ def ask(
             None,
         )
     if isinstance(outcome, Clarification):
+        outcome = Clarification(
+            _plain(outcome.question, question), tuple(_plain(o, question) for o in outcome.options)
+        )
         return finish(
             sql=None,
             clarification=outcome,
             error=ClarificationNeeded(outcome.question).info(),
         )
     if isinstance(outcome, Refusal):
-        return finish(sql=None, refusal=outcome.reason, error=NotAnswerable(outcome.reason).info())
+        reason = _plain(outcome.reason, question)
+        return finish(sql=None, refusal=reason, error=NotAnswerable(reason).info())
     if isinstance(outcome, SqlAgentError):
         last_sql = next((a.sql for a in reversed(attempts) if a.sql and a.source == "model"), None)
         return finish(sql=last_sql, error=outcome.info())
@@ -731,6 +735,12 @@ def _narrate(
         # The data is already there and correct; a failed narration must not hide it.
         return plain_narrative(result)
     return text or plain_narrative(result)
+
+
+def _plain(text: str, question: str) -> str:
+    """A clarification or refusal of the model's, without links, images or markup that the
+    question does not hold (it was written after reading the data too)."""
+    return strip_ungrounded(text, (question,)).text.strip()
 
 
 def _invented(

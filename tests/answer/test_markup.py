@@ -89,3 +89,16 @@ def test_corpus_markup_quoted_from_the_result_is_kept_exactly() -> None:
     grounded = grounding_texts(["body"], [[v] for v in values])
     for value in values:
         assert strip_ungrounded(f"The note says {value}", grounded).text == f"The note says {value}"
+
+
+def test_clarifications_and_refusals_carry_no_smuggled_markup(sample_db, settings) -> None:
+    clarify = f"CLARIFY: Which total? ![x]({EXFIL_URL}?d=1)\n- [by count]({EXFIL_URL})\n- by amount"
+    refuse = f"CANNOT ANSWER: no weather data <img src={EXFIL_URL}> see {EXFIL_URL}?q=1"
+    llm = ScriptedLLM([clarify, refuse])
+    first = ask("What is the biggest merchant?", llm=llm, db=sample_db, settings=settings)
+    assert first.clarification is not None
+    assert first.clarification.question == "Which total?"
+    assert first.clarification.options == ("by count", "by amount")
+    second = ask("What is the weather?", llm=llm, db=sample_db, settings=settings)
+    assert second.refusal is not None and "attacker" not in second.refusal
+    assert second.refusal.startswith("no weather data")
