@@ -9,6 +9,7 @@ answer.sql, answer.dataframe, answer.narrative, answer.trace
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .conversation import Conversation
     from .db.base import Database
     from .llm.client import LLM
+    from .observe.otel import AnswerSpans
     from .pipeline import EventHandler
     from .store.history import HistoryStore
     from .types import Answer, Context, SchemaInfo
@@ -41,6 +43,20 @@ _VIEWS = 64
 """Per-person agents kept by an agent (the dashboard and the MCP server serve many people)."""
 
 _UNSET: Any = object()
+_SPANS: dict[str | None, AnswerSpans | None] = {}
+_SPANS_LOCK = threading.Lock()
+
+
+def _process_spans(base_url: str | None) -> AnswerSpans | None:
+    """One trace exporter per process (per model endpoint named on its spans): a provider
+    per agent would start a thread and a connection each."""
+    with _SPANS_LOCK:
+        if base_url not in _SPANS:
+            from .observe.otel import from_env
+
+            # Asked for by the settings, which may not come from this environment.
+            _SPANS[base_url] = from_env({**os.environ, "SQLAGENT_OTEL": "on"}, base_url=base_url)
+        return _SPANS[base_url]
 
 class _Derived:
     """One value index or set of profiles, with the schema it was built from."""
@@ -75,12 +91,14 @@ class Agent:
         role: str | None = None,
         admin: bool = False,
         access: AccessPolicy | None = _UNSET,
+        spans: AnswerSpans | None = _UNSET,
     ) -> None:
         """``history`` overrides the store the settings name; ``source`` labels its records.
 
         ``identity`` is who this agent answers for (``for_user`` makes such agents, with the
         ``role`` and the policy the policy file gives that person); ``access`` overrides the
-        roles read from ``settings.policy_file``.
+        roles read from ``settings.policy_file``; ``spans`` sends each answer as a trace
+        (by default as ``settings.otel`` says, see ``sqlagent.observe.otel``).
         """
         self.db = db
         self.settings = settings or Settings(history=False)
@@ -91,6 +109,7 @@ class Agent:
         self.role = role
         self.admin = admin
         self._access = access
+        self._spans = spans
         self._base_policy = self.settings.policy
         self._owns_db = True
         self._views: dict[Identity, Agent] = {}
@@ -135,6 +154,31 @@ class Agent:
             )
             trace = dataclasses.replace(answer.trace, steps=(*answer.trace.steps, step))
             return dataclasses.replace(answer, trace=trace)
+        return answer
+
+    @property
+    def spans(self) -> AnswerSpans | None:
+        """Where answers go as traces: None unless ``settings.otel`` (or ``spans=``)."""
+        if self._spans is _UNSET:
+            self._spans = _process_spans(self.settings.base_url) if self.settings.otel else None
+        return self._spans
+
+    def _finish(self, answer: Answer, operation: str) -> Answer:
+        """Record ``answer`` in the history and send it as a trace."""
+        answer = self._record(answer)
+        spans = self.spans
+        if spans is not None:
+            try:
+                spans.export(
+                    answer,
+                    operation=operation,
+                    database=self.db.display_url,
+                    dialect=self.db.dialect,
+                    user=self.identity.name if self.identity else None,
+                    role=self.role,
+                )
+            except Exception:  # telemetry must never cost the answer
+                logging.getLogger(__name__).warning("could not write the trace", exc_info=True)
         return answer
 
     def _audit(self) -> dict[str, Any]:
@@ -198,6 +242,7 @@ class Agent:
             settings=dataclasses.replace(self.settings, policy=grant.policy),
             history=self.history,
             source=self.source,
+            spans=self.spans,
             identity=grant.identity,
             role=grant.role,
             admin=grant.admin,
@@ -492,7 +537,7 @@ class Agent:
             values=_helpful(self.values),
             profiles=_helpful(self.profiles),
         )
-        answer = self._record(answer)
+        answer = self._finish(answer, "ask")
         if conversation is not None:
             conversation.add(answer)
         return answer
@@ -518,7 +563,7 @@ class Agent:
         answer = run_sql(
             sql, db=self.db, settings=self.settings, question=question, on_event=on_event
         )
-        return self._record(answer)
+        return self._finish(answer, "sql")
 
     def schema(self, *, user: Identity | str | Mapping[str, Any] | None = None) -> SchemaInfo:
         """The schema as the model is allowed to see it (the policy's denials removed), for

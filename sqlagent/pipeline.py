@@ -115,6 +115,7 @@ class _Recorder:
     def step(self, name: str, **detail: Any) -> Iterator[dict[str, Any]]:
         """Time a step; the body may add details (and ``usage``) to the yielded dict."""
         info: dict[str, Any] = dict(detail)
+        wall = time.time()
         start = time.perf_counter()
         try:
             yield info
@@ -124,7 +125,7 @@ class _Recorder:
         finally:
             usage = info.pop("usage", None)
             with self._lock:
-                self.steps.append(Step(name, time.perf_counter() - start, usage, info))
+                self.steps.append(Step(name, time.perf_counter() - start, usage, info, wall))
 
 
 def dialect_name(dialect: str) -> str:

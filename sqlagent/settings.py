@@ -254,6 +254,8 @@ class Settings:
     """Approximate tokens of schema context; a larger schema is pruned to the question."""
     schema_cache: bool = True
     """Keep introspected schemas on disk, so the next start skips introspection."""
+    otel: bool = False
+    """Send each answer as an OpenTelemetry trace (``sqlagent.observe.otel``)."""
     value_index: bool = True
     """Index the distinct values of text columns, so 'Phoenix' in a question finds its column."""
     value_index_seconds: float = 20.0
@@ -300,7 +302,8 @@ class Settings:
         ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it),
         ``SQLAGENT_STORE`` (a shared store's SQLAlchemy URL instead of the local file),
         ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``, ``SQLAGENT_PROFILES=off``,
-        ``SQLAGENT_MAX_TOKENS``, ``SQLAGENT_STRUCTURED_OUTPUT=on``.
+        ``SQLAGENT_MAX_TOKENS``, ``SQLAGENT_STRUCTURED_OUTPUT=on``, ``SQLAGENT_OTEL=on``
+        (each answer as an OpenTelemetry trace, see ``sqlagent.observe.otel``).
         ``policy_file`` (the command line's ``--policy``) replaces ``SQLAGENT_POLICY``; the
         limits a policy file sets are ceilings for the other variables.
         """
@@ -316,6 +319,7 @@ class Settings:
             value_index=_switch(env, "SQLAGENT_VALUE_INDEX"),
             profiles=_switch(env, "SQLAGENT_PROFILES"),
             structured_output=_switch(env, "SQLAGENT_STRUCTURED_OUTPUT", default="off"),
+            otel=_switch(env, "SQLAGENT_OTEL", default="off"),
         )
         changes: dict[str, Any] = {}
         if "SQLAGENT_MAX_TOKENS" in env:

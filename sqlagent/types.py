@@ -239,6 +239,8 @@ class Step:
     duration: float
     usage: Usage | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    started: float | None = None
+    """When the step began (seconds since the epoch), for traces sent elsewhere."""
 
 
 @dataclass(frozen=True)

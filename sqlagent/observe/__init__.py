@@ -1,0 +1,1 @@
+"""What sqlagent tells an operator: traces (OpenTelemetry) and metrics."""
