@@ -163,9 +163,17 @@ class Agent:
             self._spans = _process_spans(self.settings.base_url) if self.settings.otel else None
         return self._spans
 
-    def _finish(self, answer: Answer, operation: str) -> Answer:
-        """Record ``answer`` in the history and send it as a trace."""
+    def _finish(self, answer: Answer, operation: str, started: float) -> Answer:
+        """Record ``answer`` in the history, count it, and send it as a trace."""
+        from .observe.metrics import METRICS
+
         answer = self._record(answer)
+        METRICS.observe(
+            answer,
+            interface=self.source,
+            operation=operation,
+            seconds=time.perf_counter() - started,
+        )
         spans = self.spans
         if spans is not None:
             try:
@@ -521,6 +529,7 @@ class Agent:
             return scoped.ask(question, conversation=conversation, on_event=on_event)
         from .pipeline import ask
 
+        started = time.perf_counter()
         llm = self._llm_if_configured()
         knowledge = self.knowledge()
         if llm is None and knowledge.match_verified(question) is None:
@@ -537,7 +546,7 @@ class Agent:
             values=_helpful(self.values),
             profiles=_helpful(self.profiles),
         )
-        answer = self._finish(answer, "ask")
+        answer = self._finish(answer, "ask", started)
         if conversation is not None:
             conversation.add(answer)
         return answer
@@ -560,10 +569,11 @@ class Agent:
             return scoped.sql(sql, question=question, on_event=on_event)
         from .pipeline import run_sql
 
+        started = time.perf_counter()
         answer = run_sql(
             sql, db=self.db, settings=self.settings, question=question, on_event=on_event
         )
-        return self._finish(answer, "sql")
+        return self._finish(answer, "sql", started)
 
     def schema(self, *, user: Identity | str | Mapping[str, Any] | None = None) -> SchemaInfo:
         """The schema as the model is allowed to see it (the policy's denials removed), for

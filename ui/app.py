@@ -34,6 +34,7 @@ from ui.resources import (  # noqa: E402
     build_settings,
     is_sample,
     knowledge_file,
+    metrics_endpoint,
     open_database,
     resolve_target,
     session_llm,
@@ -240,6 +241,7 @@ def main() -> None:
         initial_sidebar_state="expanded",
     )
     st.html(PAGE_CSS)
+    metrics_endpoint()
     try:
         render_page()
     except Exception as exc:  # never the traceback page: a short message instead

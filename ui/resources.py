@@ -138,9 +138,7 @@ def build_agent(db: Database, settings: Settings, llm: LLM | None) -> Agent:
     if settings.history:
         from sqlagent.store.history import default_path
 
-        history = open_history(
-            settings.store_url or str(settings.history_path or default_path())
-        )
+        history = open_history(settings.store_url or str(settings.history_path or default_path()))
     return Agent(db, llm=llm, settings=settings, history=history, source="ui")
 
 
@@ -152,3 +150,24 @@ def knowledge_file(agent: Agent, target: str) -> Path | None:
     if explicit:
         return Path(explicit)
     return default_knowledge_path(agent.db.path or target)
+
+
+def metrics_endpoint() -> str | None:
+    """Start the opt-in ``/metrics`` endpoint (``SQLAGENT_METRICS``) once per server; its
+    address, or None. An address that cannot be bound is logged, not shown to every user."""
+    return _metrics_endpoint(os.environ.get("SQLAGENT_METRICS", ""))
+
+
+@st.cache_resource(show_spinner=False)
+def _metrics_endpoint(address: str) -> str | None:
+    import logging
+
+    from sqlagent.errors import ConfigError
+    from sqlagent.observe.metrics import serve_from_env
+
+    try:
+        server = serve_from_env({"SQLAGENT_METRICS": address})
+    except ConfigError as exc:
+        logging.getLogger("sqlagent.ui").error("%s", exc.message)
+        return None
+    return server.address if server is not None else None

@@ -81,8 +81,18 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with agent:
         if args.http:
             err.write(f"sqlagent mcp: serving http://{args.host}:{args.port}/mcp\n")
+            _serve_metrics(err)
             err.flush()
             mcp_server.run_http(agent, host=args.host, port=args.port, token=token)
         else:
             mcp_server.run_stdio(agent)
     return 0
+
+
+def _serve_metrics(err: TextIO) -> None:
+    """The opt-in ``/metrics`` endpoint (``SQLAGENT_METRICS``) beside the HTTP server."""
+    from ..observe.metrics import serve_from_env
+
+    server = serve_from_env()
+    if server is not None:
+        err.write(f"sqlagent mcp: metrics at {server.address}\n")
