@@ -23,7 +23,7 @@ import pytest
 from sqlagent import Agent
 from sqlagent.errors import ConfigError
 from sqlagent.observe.metrics import BUCKETS, Metrics, MetricsServer, parse_address
-from sqlagent.settings import Policy, Settings
+from sqlagent.settings import Settings
 from sqlagent.testing import ScriptedLLM
 
 parser = pytest.importorskip(
@@ -67,7 +67,9 @@ def test_answers_are_counted_by_outcome_with_a_latency_histogram(sample_db) -> N
         agent.sql("DELETE FROM merchants"),
         agent.sql("SELECT nosuch FROM merchants"),
     ]
-    for answer, op, seconds in zip(answers, ["ask", "sql", "sql", "sql"], [0.02, 0.3, 0.001, 7]):
+    for answer, op, seconds in zip(
+        answers, ["ask", "sql", "sql", "sql"], [0.02, 0.3, 0.001, 7], strict=True
+    ):
         metrics.observe(answer, interface="api", operation=op, seconds=seconds)
     server = MetricsServer("127.0.0.1", 0, metrics)
     try:
