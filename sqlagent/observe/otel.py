@@ -224,7 +224,7 @@ def from_env(
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         elif protocol in ("http/protobuf", "http/json"):
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment,unused-ignore]
                 OTLPSpanExporter,
             )
         else:
