@@ -51,7 +51,17 @@ def _comment(text: str | None) -> str:
     return clean[:MAX_COMMENT].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
+PROMPT_SAMPLES = 3
+"""Sample values shown per column: enough to show a column's spelling and format (the value
+index finds the values a question names); samples were half the schema text at five."""
+
 _PLAIN_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+_WORD_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Dialects that match unquoted names whatever their case (SQLite, DuckDB; MySQL for columns,
+# and for tables quoting changes nothing): a mixed-case name needs no quotes there, and the
+# two characters a name of quotes cost add up in a wide schema.
+_CASE_BLIND = frozenset({"sqlite", "duckdb", "mysql"})
 
 
 # Reserved in standard SQL and PostgreSQL; a dialect's own list (where sqlglot has one) is
@@ -134,9 +144,10 @@ def quote_ident(name: str, dialect: str) -> str:
     shown fenced (``fence.data_line``), so the model can only misspell it, never obey it.
     """
     name = data_line(name, 128)
+    plain = _WORD_IDENT if dialect in _CASE_BLIND else _PLAIN_IDENT
     if (
-        _PLAIN_IDENT.match(name)
-        and name not in _reserved(dialect)
+        plain.match(name)
+        and name.lower() not in _reserved(dialect)
         and _reads_as_column(name, dialect)
     ):
         return name
@@ -158,7 +169,7 @@ def _column_line(col: ColumnInfo, table: TableInfo, dialect: str) -> str:
     comment = _comment(col.comment)
     if comment:
         notes.append(comment)
-    samples = unstated_samples(col.samples, comment)
+    samples = unstated_samples(col.samples, comment)[:PROMPT_SAMPLES]
     if samples:
         notes.append("e.g. " + ", ".join(quote_value(v) for v in samples))
     return line + (" -- " + _sentences(notes) if notes else "")
