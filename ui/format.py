@@ -59,6 +59,19 @@ def escape_markdown(text: str) -> str:
     return _BARE_ADDRESS.sub("\\1\u2060", (text or "").translate(_INERT))
 
 
+_ESCAPED = re.compile(r"\\([\\$\[\]`:])")
+
+
+def shown_text(markdown: str) -> str:
+    """The characters a reader sees of ``escape_markdown``'s output (its inverse).
+
+    >>> shown_text(escape_markdown("[a](b:c) <i>&amp; $1 \\ www.x"))
+    '[a](b:c) <i>&amp; $1 \\\\ www.x'
+    """
+    text = _ESCAPED.sub(r"\1", markdown.replace("\u2060", ""))
+    return text.replace("&lt;", "<").replace("&amp;", "&")
+
+
 def format_number(value: Any) -> str:
     """A number for a metric: thousands separators, at most two decimals.
 

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from sqlagent.errors import LLMUnavailable
 from sqlagent.store.history import HistoryStore
 from sqlagent.testing import ScriptedLLM
+from ui.format import shown_text
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ui" / "app.py"
@@ -75,10 +76,11 @@ def ask(at: AppTest, question: str) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    """Every piece of text on the page (markdown, captions, alerts), one per line."""
+    """Every piece of text on the page (markdown, captions, alerts) as a reader sees it
+    (escapes that keep model and data text inert taken out), one per line."""
     parts: list[str] = []
     for kind in ("markdown", "caption", "error", "warning", "info", "success", "title"):
-        parts.extend(str(getattr(e, "value", "")) for e in at.get(kind))
+        parts.extend(shown_text(str(getattr(e, "value", ""))) for e in at.get(kind))
     return "\n".join(parts)
 
 

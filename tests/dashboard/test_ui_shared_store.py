@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from sqlagent.store.history import HistoryStore
 from sqlagent.testing import ScriptedLLM
+from ui.format import shown_text
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ui" / "app.py"
@@ -167,7 +168,7 @@ def test_a_store_that_is_down_still_answers_and_says_it_was_not_recorded(
     assert not at.exception
     [turn] = turns(at)
     assert turn.answer.ok and turn.answer.row_count == 9
-    page = "\n".join(str(e.value) for e in at.markdown)
+    page = "\n".join(shown_text(str(e.value)) for e in at.markdown)
     assert "Nine merchants." in page
     [note] = [line for line in page.splitlines() if "Not recorded in the history" in line]
     assert f"127.0.0.1:{port}" in note and "Connection refused" in note
