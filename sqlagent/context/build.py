@@ -23,7 +23,7 @@ from .linking import SchemaIndex, SchemaMemo, question_terms, schema_index
 from .textmatch import STOPWORDS, stem, within_one_edit, words
 
 if TYPE_CHECKING:
-    from .knowledge import Knowledge
+    from .knowledge import Knowledge, NamedExpression
     from .profile import TableProfile
     from .valueindex import ValueIndex, ValueMatch
 from .render import _sentences, estimate_tokens, render_table
@@ -254,6 +254,28 @@ def _mentions(term: str, question_words: set[str]) -> bool:
     return True
 
 
+_KIND_ORDER = {"metric": 0, "measure": 1, "dimension": 2, "filter": 3}
+
+
+def _named_expressions(
+    expressions: Sequence[NamedExpression], asked: set[str], tables: Collection[str] | None
+) -> list[NamedExpression]:
+    """The named expressions the question mentions, over tables of the schema: the one
+    named by the longest phrase first ("average approved transaction amount" before
+    "approved transactions"), metrics before measures, dimensions and filters."""
+    scored = []
+    for pos, expr in enumerate(expressions):
+        if tables is not None and not all(
+            t.lower() in tables for t in expr.tables or (expr.table,)
+        ):
+            continue
+        lengths = [len(words(term)) for term in expr.terms if _mentions(term, asked)]
+        if lengths:
+            scored.append((-max(lengths), _KIND_ORDER.get(expr.kind, 9), pos, expr))
+    scored.sort(key=lambda item: item[:3])
+    return [item[3] for item in scored]
+
+
 def context_notes(
     question: str,
     *,
@@ -280,12 +302,7 @@ def context_notes(
             knowledge_lines += [f"-- {_safe(d.term)}: {_safe(d.definition)}" for d in used]
     if knowledge is not None and knowledge.expressions:
         asked = set(question_terms(question))
-        named = [
-            e
-            for e in knowledge.expressions
-            if (tables is None or all(t.lower() in tables for t in e.tables or (e.table,)))
-            and any(_mentions(term, asked) for term in e.terms)
-        ]
+        named = _named_expressions(knowledge.expressions, asked, tables)
         if named:
             from .semantic_model import render_expression
 

@@ -154,6 +154,7 @@ def _combine(readers: Sequence[tuple[str, Reader]]) -> SemanticModel:
     for _fmt, reader in readers:
         for name, draft in reader.tables.items():
             into = drafts.setdefault(name, TableDraft())
+            into.origin = into.origin or draft.origin
             into.describe(draft.description)
             into.add_synonyms(draft.synonyms)
             for col, note in draft.columns.items():
@@ -181,11 +182,13 @@ def _combine(readers: Sequence[tuple[str, Reader]]) -> SemanticModel:
         for e in expressions
         if not (e.kind == "measure" and (e.table.lower(), e.name.lower(), e.sql) in metrics)
     ]
+    skipped.sort(key=lambda entry: entry.place)
     return SemanticModel(
         tables=MappingProxyType({k: d.note() for k, d in drafts.items()}),
         expressions=tuple(expressions),
         verified=tuple(verified),
         verified_origins=tuple(origins),
+        table_origins=MappingProxyType({k: d.origin for k, d in drafts.items()}),
         skipped=tuple(skipped),
         files=tuple(SemanticFile(r.source, fmt) for fmt, r in readers),
     )

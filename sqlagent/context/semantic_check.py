@@ -49,7 +49,9 @@ def check_against(model: SemanticModel, schema: SchemaInfo) -> SemanticModel:
     tables = {k: v for k, v in model.tables.items() if k in columns}
     for name in model.tables:
         if name not in columns:
-            skipped.append(Skipped("", f"table {name}", "the database has no such table"))
+            origin = model.table_origins.get(name, "")
+            skipped.append(Skipped(origin, f"table {name}", "the database has no such table"))
+    skipped.sort(key=lambda entry: entry.place)
     checked = replace(
         model,
         tables=MappingProxyType(tables),

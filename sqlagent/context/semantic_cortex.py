@@ -75,7 +75,7 @@ def _table(item: Any, line: int, reader: Reader) -> str | None:
         reader.skip(item.line_of("base_table"), f"table {logical}", "has no base_table.table")
         return None
     physical = physical.strip()
-    draft = reader.table(physical)
+    draft = reader.table(physical, line)
     draft.describe(clean_text(item.get("description")))
     synonyms = list(text_list(item.get("synonyms")))
     if logical.lower() != physical.lower():

@@ -114,10 +114,10 @@ def _models_docs(value: Any, reader: Reader) -> None:
     """dbt model docs: the model's and its columns' descriptions."""
     if not isinstance(value, LineList):
         return
-    for item, _line in _entries(value, value.line):
+    for item, line in _entries(value, value.line):
         if not isinstance(item, LineDict) or not isinstance(item.get("name"), str):
             continue
-        draft = reader.table(item["name"])
+        draft = reader.table(item["name"], line)
         draft.describe(clean_text(item.get("description")))
         columns = item.get("columns")
         if isinstance(columns, LineList):
@@ -156,7 +156,7 @@ def _semantic_model(item: Any, line: int, reader: Reader, model: _Model) -> None
             f"model {item.get('model')!r} is not a ref('table') this can read",
         )
         return
-    draft = reader.table(table)
+    draft = reader.table(table, line)
     draft.describe(clean_text(item.get("description")))
     defaults = _mapping(item.get("defaults"))
     default_time = defaults.get("agg_time_dimension") if defaults else None
@@ -302,6 +302,7 @@ def resolve_metrics(readers: Sequence[Reader]) -> None:
             raw.setdefault(item["name"].lower(), (reader, item))
     done: dict[str, _Resolved] = {}
     failed: dict[str, str] = {}
+    used: set[str] = set()
 
     def resolve(name: str, stack: tuple[str, ...]) -> _Resolved:
         key = name.lower()
@@ -325,8 +326,10 @@ def resolve_metrics(readers: Sequence[Reader]) -> None:
             reader.skip(line, "metric", "has no name")
             continue
         what = f"metric {name}"
-        if raw.get(name.lower(), (None, None))[1] is not item:
-            continue  # a second definition: the first counts (reported by the combiner)
+        first = raw[name.lower()]
+        if first[1] is not item:
+            reader.skip(line, what, f"also defined at {first[0].at(first[1].line)}")
+            continue
         try:
             result = resolve(name, ())
         except _Unusable as exc:
@@ -347,6 +350,19 @@ def resolve_metrics(readers: Sequence[Reader]) -> None:
                 origin=reader.at(line),
             )
         )
+        used.update(_measures_used(item))
+    # A measure a metric publishes is shown through the metric only: MetricFlow's measures
+    # are building blocks, and the metric says which rows count.
+    for reader in readers:
+        reader.expressions[:] = [
+            e for e in reader.expressions if not (e.kind == "measure" and e.name.lower() in used)
+        ]
+
+
+def _measures_used(item: LineDict) -> set[str]:
+    ref = _mapping(item.get("type_params")).get("measure")
+    name = ref.get("name") if isinstance(ref, dict) else ref
+    return {name.strip().lower()} if isinstance(name, str) and name.strip() else set()
 
 
 def _metric(item: LineDict, model: _Model, resolve: Any) -> _Resolved:

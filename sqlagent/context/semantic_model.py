@@ -30,6 +30,12 @@ class Skipped:
     def __str__(self) -> str:
         return f"{self.origin}: {self.what}: {self.reason}"
 
+    @property
+    def place(self) -> tuple[str, int]:
+        """Sort key: the file, then the line."""
+        path, _, line = self.origin.rpartition(":")
+        return (path, int(line)) if line.isdigit() else (self.origin, 0)
+
 
 @dataclass(frozen=True)
 class SemanticFile:
@@ -49,6 +55,8 @@ class SemanticModel:
     verified: tuple[VerifiedExample, ...] = ()
     verified_origins: tuple[str, ...] = ()
     """``file:line`` of each verified query."""
+    table_origins: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Table name (lower case) → ``file:line`` where it is first described."""
     skipped: tuple[Skipped, ...] = ()
     files: tuple[SemanticFile, ...] = ()
 
@@ -164,14 +172,19 @@ class Reader:
         """Record an entry left out."""
         self.skipped.append(Skipped(self.at(line), what, reason))
 
-    def table(self, name: str) -> TableDraft:
-        """The draft note of table ``name`` (created empty)."""
-        return self.tables.setdefault(name.lower(), TableDraft())
+    def table(self, name: str, line: int = 0) -> TableDraft:
+        """The draft note of table ``name`` (created empty; ``line`` is where it is first
+        described)."""
+        draft = self.tables.setdefault(name.lower(), TableDraft())
+        if line and not draft.origin:
+            draft.origin = self.at(line)
+        return draft
 
 
 @dataclass
 class TableDraft:
     description: str | None = None
+    origin: str = ""
     synonyms: list[str] = field(default_factory=list)
     columns: dict[str, ColumnNote] = field(default_factory=dict)
 
