@@ -4,6 +4,7 @@ errors (no traceback) for a missing file or invalid YAML."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.cli.test_cli import no_traceback, run_cli
@@ -59,3 +60,40 @@ def test_missing_file_and_invalid_yaml_are_clear_errors(tmp_path):
     assert f"error: Semantic file {bad}:4 is not valid YAML" in proc.stderr
     proc = run_cli("knowledge", "import", str(JAFFLE), "--db", str(tmp_path / "missing.duckdb"))
     assert proc.returncode == 2 and no_traceback(proc), proc.stderr
+
+
+def test_ask_reads_the_semantic_models_named_in_the_environment(sample_db_path, tmp_path):
+    from sqlagent.testing import FakeOpenAIServer
+
+    line = re.compile(r"^-- (\w+) \(metric on (\w+)\): (.+?) WHERE (.+?)(?: -- .*)?$", re.M)
+
+    def reply(body):
+        # A model that uses the first metric its prompt defines, written as given.
+        prompt = "\n".join(m["content"] for m in body["messages"])
+        found = line.search(prompt)
+        if found is None:
+            return "```sql\nSELECT 0 AS refunded\n```"
+        name, table, sql, where = found.groups()
+        return f"```sql\nSELECT {sql} AS {name} FROM {table} WHERE {where}\n```"
+
+    question = "What was the total refunded amount in 2025?"
+    env = {
+        "OPENAI_BASE_URL": "",
+        "SQLAGENT_MODEL": "fake-model",
+        "SQLAGENT_KNOWLEDGE": str(tmp_path / "none.knowledge.yaml"),
+    }
+    for semantic, expect_metric in ((str(SAMPLE), True), ("", False)):
+        with FakeOpenAIServer([reply]) as server:
+            env["OPENAI_BASE_URL"] = server.base_url
+            env["SQLAGENT_SEMANTIC"] = semantic
+            proc = run_cli(
+                "ask", question, "--db", str(sample_db_path), "--json", "--no-narrate", env=env
+            )
+        assert proc.returncode == 0, proc.stderr
+        payload = json.loads(proc.stdout)
+        if expect_metric:
+            assert payload["columns"] == ["refunded_amount"]
+            assert "WHERE status = 'refunded'" in payload["sql"]
+            assert payload["rows"][0][0] > 0
+        else:
+            assert payload["rows"] == [[0]]
