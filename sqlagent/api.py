@@ -382,16 +382,16 @@ class Agent:
 
     def semantic_model(self) -> SemanticModel:
         """What the semantic model files say that this database can use (entries over
-        tables or columns it lacks are in ``skipped``). Raises ``ConfigError`` for a missing
-        file or invalid YAML."""
+        tables or columns it lacks, or that it cannot run, are in ``skipped``). Raises
+        ``ConfigError`` for a missing file or invalid YAML."""
         from .context.semantic import load_semantic
-        from .context.semantic_check import check_against
+        from .context.semantic_check import check_against, probe
         from .context.semantic_model import SemanticModel
 
         paths = self.semantic_paths()
         if not paths:
             return SemanticModel()
-        return check_against(load_semantic(paths), self.db.schema())
+        return probe(check_against(load_semantic(paths), self.db.schema()), self.db)
 
     def _with_semantic(self, knowledge: Knowledge) -> Knowledge:
         paths = [*self.settings.semantic_paths, *knowledge.semantic_paths]

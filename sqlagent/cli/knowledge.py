@@ -5,7 +5,8 @@
 
 Lists the tables, measures, metrics, filters and verified queries read, and everything
 skipped with its file, line and reason. With ``--db`` each entry is also checked against the
-database: one over a table or column it lacks is reported as skipped.
+database: one over a table or column it lacks, or that the database cannot run (it is run
+reading no rows), is reported as skipped.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     q.add_argument(
         "--db",
         metavar="URL",
-        help="also check every table and column named against this database",
+        help="also check every table and column named against this database, and run each "
+        "expression on it (reading no rows)",
     )
     q.add_argument("--json", action="store_true", help="print one JSON object")
     return {"knowledge": _cmd_knowledge}
@@ -61,12 +63,12 @@ def _cmd_knowledge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     model = load_semantic(args.paths)
     if args.db:
-        from ..context.semantic_check import check_against
+        from ..context.semantic_check import check_against, probe
         from ..db import connect
 
         db = connect(args.db)
         try:
-            model = check_against(model, db.schema())
+            model = probe(check_against(model, db.schema()), db)
         finally:
             db.close()
     if args.json:

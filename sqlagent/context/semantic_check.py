@@ -1,6 +1,8 @@
 """Checking a semantic model against a database: named expressions whose tables or columns
 the database lacks, and verified queries over missing tables, are moved to ``skipped`` (a
-model written for another warehouse, or for tables since renamed, must not steer the SQL).
+model written for another warehouse, or for tables since renamed, must not steer the SQL);
+``probe`` also runs each expression on the database, reading no rows, so one written in
+another warehouse's dialect (``MEDIAN`` on PostgreSQL) is skipped with the database's error.
 """
 
 from __future__ import annotations
@@ -8,8 +10,12 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from ..types import SchemaInfo
+
+if TYPE_CHECKING:
+    from ..db.base import Database
 from .knowledge import NamedExpression
 from .semantic_model import SemanticModel, Skipped
 
@@ -116,3 +122,55 @@ def _query_problem(sql: str, columns: dict[str, set[str]], dialect: str) -> str 
     if absent:
         return f"the database has no table {', '.join(absent)}"
     return None
+
+
+PROBE_SECONDS = 10.0
+"""Time allowed for running one expression's probe (it reads no rows)."""
+
+_PROBED: dict[tuple[int, int, int], tuple[SemanticModel, Database, SemanticModel]] = {}
+
+
+def probe(model: SemanticModel, db: Database) -> SemanticModel:
+    """``model`` without the named expressions that fail on ``db``: each runs as
+    ``SELECT <sql> FROM <tables> WHERE 1 = 0`` through the guard (read-only), and one the
+    guard refuses or the database rejects is in ``skipped`` with the error. The same
+    inputs give the same object."""
+    from ..errors import SqlAgentError
+    from ..guard import check
+    from ..settings import Policy
+
+    schema = db.schema()
+    key = (id(model), id(db), id(schema))
+    with _LOCK:
+        hit = _PROBED.get(key)
+        if hit is not None and hit[0] is model and hit[1] is db:
+            return hit[2]
+    kept: list[NamedExpression] = []
+    skipped = list(model.skipped)
+    for expr in model.expressions:
+        condition = f"(1 = 0) AND ({expr.filter})" if expr.filter else "1 = 0"
+        if expr.kind == "filter":
+            sql = f"SELECT COUNT(*) FROM {expr.table} WHERE (1 = 0) AND ({expr.sql})"
+        else:
+            sql = f"SELECT {expr.sql} FROM {', '.join(expr.tables or (expr.table,))}"
+            sql += f" WHERE {condition}"
+        try:
+            guarded = check(sql, schema=schema, policy=Policy(max_rows=1))
+            db.execute(guarded.executable, max_rows=1, timeout=PROBE_SECONDS)
+        except SqlAgentError as exc:
+            message = " ".join(str(exc.message).split())[:300]
+            skipped.append(
+                Skipped(expr.origin, f"{expr.kind} {expr.name}", f"does not run here: {message}")
+            )
+            continue
+        kept.append(expr)
+    if len(kept) == len(model.expressions):
+        result = model
+    else:
+        skipped.sort(key=lambda entry: entry.place)
+        result = replace(model, expressions=tuple(kept), skipped=tuple(skipped))
+    with _LOCK:
+        if len(_PROBED) > 32:
+            _PROBED.clear()
+        _PROBED[key] = (model, db, result)
+    return result

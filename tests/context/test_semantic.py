@@ -413,3 +413,30 @@ def _agent(path, *, semantic, policy=None):
         policy=policy or Policy(),
     )
     return Agent.connect(str(path), settings=settings)
+
+
+def test_an_expression_the_database_cannot_run_is_skipped_with_its_error(tmp_path, sample_db):
+    from sqlagent.context.semantic_check import probe
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "name: m\n"
+        "tables:\n"
+        "  - name: tx\n"
+        "    base_table: {database: d, schema: s, table: transactions}\n"
+        "    metrics:\n"
+        "      - {name: fine, expr: SUM(amount)}\n"
+        "      - {name: foreign, expr: SUM(ZEROIFNULL_SNOWFLAKE_ONLY(amount))}\n"
+        "    filters:\n"
+        "      - {name: approved, expr: status = 'approved'}\n"
+        "      - {name: typo, expr: status = }\n"
+    )
+    checked = check_against(load_semantic([path]), sample_db.schema())
+    model = probe(checked, sample_db)
+    assert [e.name for e in model.expressions] == ["fine", "approved"]
+    got = {s.what: (s.place[1], s.reason) for s in model.skipped}
+    assert set(got) == {"metric foreign", "filter typo"}
+    assert got["metric foreign"][0] == 7
+    assert got["metric foreign"][1].startswith("does not run here:")
+    assert "zeroifnull_snowflake_only" in got["metric foreign"][1].lower()
+    assert probe(checked, sample_db) is model  # cached
