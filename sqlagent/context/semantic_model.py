@@ -5,7 +5,7 @@ verified examples and skipped entries, and the one-line rendering of a named exp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -242,13 +242,3 @@ def render_expression(expr: NamedExpression, safe: Any = str) -> str:
     if extra:
         line += " -- " + safe("; ".join(extra))
     return line
-
-
-def referenced_tables(expressions: Iterable[NamedExpression]) -> Iterator[str]:
-    """Every table the expressions read, each once, in order."""
-    seen: set[str] = set()
-    for expr in expressions:
-        for table in expr.tables or (expr.table,):
-            if table.lower() not in seen:
-                seen.add(table.lower())
-                yield table
