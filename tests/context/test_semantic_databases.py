@@ -60,7 +60,12 @@ def _setup(db: dbfixtures.Scratch, boolean: str) -> None:
     )
 
 
-@pytest.fixture(params=["postgresql", "mariadb"])
+@pytest.fixture(
+    params=[
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
 def jaffle_db(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     postgres = request.param == "postgresql"
     scratch = dbfixtures.scratch_postgres() if postgres else dbfixtures.scratch_mariadb()
