@@ -44,12 +44,13 @@ def detect_format(data: Any) -> str:
     Analyst semantic model), or ``unknown``."""
     if not isinstance(data, dict):
         return "unknown"
-    if "semantic_models" in data or "metrics" in data:
-        return "metricflow"
+    # Tables over base tables first: a Cortex model may have a top-level metrics list too.
     tables = data.get("tables")
     if isinstance(tables, list) and any(isinstance(t, dict) and "base_table" in t for t in tables):
         return "cortex"
-    if "models" in data and isinstance(data.get("models"), list):
+    if "semantic_models" in data or "metrics" in data:
+        return "metricflow"
+    if isinstance(data.get("models"), list):
         return "metricflow"
     return "unknown"
 
