@@ -128,6 +128,20 @@ def metric_use(*, semantic: bool) -> list[Use]:
     return out
 
 
+def shown_metrics() -> dict[str, list[str]]:
+    """The metrics and measures the context lists for every sample question, with the
+    semantic model (no knowledge file): a question naming none should be shown none."""
+    db = ensure_sample_database()
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = str(Path(tmp) / "none.knowledge.yaml")
+        with Agent.connect(str(db), settings=settings(semantic=True, knowledge=empty)) as agent:
+            for item in sample_questions():
+                notes = "\n".join(agent.context(item["question"]).notes)
+                out[item["question"]] = [m["name"] for m in _LINE.finditer(notes)]
+    return out
+
+
 def prompt_tokens(*, semantic: bool) -> dict[str, int | None]:
     """Generation-prompt tokens of every sample question (None: answered by a verified
     example, no prompt sent), with the shipped knowledge file."""
@@ -159,6 +173,12 @@ def main() -> None:
         for u in uses:
             if u.chosen != u.expected:
                 print(f"  {u.question!r}: expected {u.expected}, model took {u.chosen}")
+    shown = shown_metrics()
+    unnamed = [q for q in shown if q not in METRIC_QUESTIONS]
+    extra = [q for q in unnamed if shown[q]]
+    print(f"Questions naming no metric that are shown one anyway: {len(extra)}/{len(unnamed)}")
+    for q in extra:
+        print(f"  {q!r}: {', '.join(shown[q])}")
     without = prompt_tokens(semantic=False)
     with_ = prompt_tokens(semantic=True)
     print("\n| question | tokens without | tokens with | difference |")

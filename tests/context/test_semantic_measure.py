@@ -52,6 +52,15 @@ def test_with_the_semantic_model_every_metric_question_uses_its_definition(bench
         assert use.ok, use.question  # the definition ran on the sample database
 
 
+def test_questions_naming_no_metric_are_shown_none(bench, sample_db_path):
+    shown = bench.shown_metrics()
+    unnamed = {q: names for q, names in shown.items() if q not in bench.METRIC_QUESTIONS}
+    assert len(unnamed) == 6
+    assert unnamed == {q: [] for q in unnamed}
+    for question, expected in bench.METRIC_QUESTIONS.items():
+        assert shown[question][0] == expected, question
+
+
 def test_without_it_no_definition_reaches_the_prompt(bench, sample_db_path):
     uses = bench.metric_use(semantic=False)
     assert [u.chosen for u in uses] == [None] * len(uses)
