@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .access.roles import AccessPolicy
     from .context.knowledge import Knowledge
     from .context.profile import TableProfile
+    from .context.semantic_model import SemanticModel
     from .context.valueindex import ValueIndex
     from .conversation import Conversation
     from .db.base import Database
@@ -58,6 +59,7 @@ def _process_spans(base_url: str | None) -> AnswerSpans | None:
             _SPANS[base_url] = from_env({**os.environ, "SQLAGENT_OTEL": "on"}, base_url=base_url)
         return _SPANS[base_url]
 
+
 class _Derived:
     """One value index or set of profiles, with the schema it was built from."""
 
@@ -75,6 +77,7 @@ _DERIVED_LOCK = threading.Lock()
 _DERIVED_PER_DB = 128
 """Value indexes and profiles kept per database: one per kind and policy, and with row
 filters a policy per set of attributes, so a server for many people keeps the most recent."""
+
 
 class Agent:
     """Answers questions about one database. Dependencies are passed in; see ``connect``."""
@@ -358,7 +361,7 @@ class Agent:
         """
         from .context.knowledge import load_knowledge, with_verified
 
-        knowledge = load_knowledge(self.knowledge_path)
+        knowledge = self._with_semantic(load_knowledge(self.knowledge_path))
         if self.history is None:
             return self._permitted(knowledge)
         from .store.history import HistoryError
@@ -369,11 +372,40 @@ class Agent:
             return self._permitted(knowledge)  # logged by the store; the file's still work
         return self._permitted(with_verified(knowledge, saved))
 
+    def semantic_paths(self) -> tuple[str, ...]:
+        """The semantic model files and folders read beside the knowledge file: the setting's
+        (``SQLAGENT_SEMANTIC``), then those the knowledge file names (``semantic:``)."""
+        from .context.knowledge import load_knowledge
+
+        named = load_knowledge(self.knowledge_path).semantic_paths
+        return tuple(dict.fromkeys((*self.settings.semantic_paths, *named)))
+
+    def semantic_model(self) -> SemanticModel:
+        """What the semantic model files say that this database can use (entries over
+        tables or columns it lacks, or that it cannot run, are in ``skipped``). Raises
+        ``ConfigError`` for a missing file or invalid YAML."""
+        from .context.semantic import load_semantic
+        from .context.semantic_check import check_against, probe
+        from .context.semantic_model import SemanticModel
+
+        paths = self.semantic_paths()
+        if not paths:
+            return SemanticModel()
+        return probe(check_against(load_semantic(paths), self.db.schema()), self.db)
+
+    def _with_semantic(self, knowledge: Knowledge) -> Knowledge:
+        paths = [*self.settings.semantic_paths, *knowledge.semantic_paths]
+        if not paths:
+            return knowledge
+        from .context.semantic import with_semantic
+
+        return with_semantic(knowledge, self.semantic_model())
+
     def _permitted(self, knowledge: Knowledge) -> Knowledge:
         """``knowledge`` without the verified examples whose SQL this agent's policy
         refuses: their text would show tables and columns the person may not see."""
         policy = self.settings.policy
-        if not knowledge.verified or not (
+        if not (knowledge.verified or knowledge.expressions) or not (
             policy.allowed_tables or policy.denied_tables or policy.denied_columns
         ):
             return knowledge
@@ -383,7 +415,7 @@ class Agent:
         try:
             full = self.db.schema()
         except SqlAgentError:
-            return dataclasses.replace(knowledge, verified=())
+            return dataclasses.replace(knowledge, verified=(), expressions=())
         kept = []
         for example in knowledge.verified:
             try:
@@ -391,7 +423,18 @@ class Agent:
             except SqlAgentError:
                 continue
             kept.append(example)
-        return dataclasses.replace(knowledge, verified=tuple(kept))
+        named = []
+        for expr in knowledge.expressions:
+            # Checked as the query it stands for: a metric over a denied table or column
+            # would show the model what the person may not see.
+            where = f" WHERE {expr.filter}" if expr.filter else ""
+            sql = f"SELECT {expr.sql} FROM {', '.join(expr.tables or (expr.table,))}{where}"
+            try:
+                check(sql, schema=full, policy=policy)
+            except SqlAgentError:
+                continue
+            named.append(expr)
+        return dataclasses.replace(knowledge, verified=tuple(kept), expressions=tuple(named))
 
     @property
     def saves_verified_to_store(self) -> bool:

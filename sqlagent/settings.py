@@ -239,6 +239,9 @@ class Settings:
     what each person may see when a user is named."""
     knowledge_path: str | None = None
     """A knowledge YAML file; by default ``<database>.knowledge.yaml`` beside a database file."""
+    semantic_paths: tuple[str, ...] = ()
+    """dbt MetricFlow or Snowflake Cortex Analyst semantic model files (or folders of them),
+    read beside the knowledge file (``sqlagent.context.semantic``)."""
     candidates: int = 1
     """Self-consistency: generate this many candidate queries and keep the majority result."""
     adaptive: bool = False
@@ -299,6 +302,7 @@ class Settings:
         ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``SQLAGENT_MODEL``, ``SQLAGENT_LLM_TIMEOUT``,
         ``SQLAGENT_MAX_ROWS``, ``SQLAGENT_MAX_REPAIRS``, ``SQLAGENT_STATEMENT_TIMEOUT``,
         ``SQLAGENT_POLICY`` (a policy file), ``SQLAGENT_KNOWLEDGE`` (a knowledge file),
+        ``SQLAGENT_SEMANTIC`` (semantic model files or folders, separated by ``os.pathsep``),
         ``SQLAGENT_HISTORY=off`` (no history; ``SQLAGENT_HOME`` moves it),
         ``SQLAGENT_STORE`` (a shared store's SQLAlchemy URL instead of the local file),
         ``SQLAGENT_SCHEMA_CACHE=off``, ``SQLAGENT_VALUE_INDEX=off``, ``SQLAGENT_PROFILES=off``,
@@ -313,6 +317,11 @@ class Settings:
             api_key=env.get("OPENAI_API_KEY") or None,
             base_url=env.get("OPENAI_BASE_URL") or None,
             knowledge_path=env.get("SQLAGENT_KNOWLEDGE") or None,
+            semantic_paths=tuple(
+                p.strip()
+                for p in (env.get("SQLAGENT_SEMANTIC") or "").split(os.pathsep)
+                if p.strip()
+            ),
             history=_switch(env, "SQLAGENT_HISTORY"),
             store_url=(env.get("SQLAGENT_STORE") or "").strip() or None,
             schema_cache=_switch(env, "SQLAGENT_SCHEMA_CACHE"),

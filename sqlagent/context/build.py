@@ -23,7 +23,7 @@ from .linking import SchemaIndex, SchemaMemo, question_terms, schema_index
 from .textmatch import STOPWORDS, stem, within_one_edit, words
 
 if TYPE_CHECKING:
-    from .knowledge import Knowledge
+    from .knowledge import Knowledge, NamedExpression
     from .profile import TableProfile
     from .valueindex import ValueIndex, ValueMatch
 from .render import _sentences, estimate_tokens, render_table
@@ -38,6 +38,12 @@ MAX_VALUE_NOTES = 8
 
 
 MAX_EXAMPLES = 3
+
+
+MAX_EXPRESSIONS = 8
+
+
+"""Named expressions (metrics, measures, filters) shown for one question at most."""
 
 
 MIN_EXAMPLE_SCORE = 0.35
@@ -248,16 +254,41 @@ def _mentions(term: str, question_words: set[str]) -> bool:
     return True
 
 
+_KIND_ORDER = {"metric": 0, "measure": 1, "dimension": 2, "filter": 3}
+
+
+def _named_expressions(
+    expressions: Sequence[NamedExpression], asked: set[str], tables: Collection[str] | None
+) -> list[NamedExpression]:
+    """The named expressions the question mentions, over tables of the schema: the one
+    named by the longest phrase first ("average approved transaction amount" before
+    "approved transactions"), metrics before measures, dimensions and filters."""
+    scored = []
+    for pos, expr in enumerate(expressions):
+        if tables is not None and not all(
+            t.lower() in tables for t in expr.tables or (expr.table,)
+        ):
+            continue
+        lengths = [len(words(term)) for term in expr.terms if _mentions(term, asked)]
+        if lengths:
+            scored.append((-max(lengths), _KIND_ORDER.get(expr.kind, 9), pos, expr))
+    scored.sort(key=lambda item: item[:3])
+    return [item[3] for item in scored]
+
+
 def context_notes(
     question: str,
     *,
     knowledge: Knowledge | None = None,
     matches: Sequence[ValueMatch] = (),
     max_examples: int = MAX_EXAMPLES,
+    tables: Collection[str] | None = None,
 ) -> list[str]:
     """The notes for ``question``: a ``<knowledge>`` block (value matches, definitions of
-    terms it uses) and an ``<examples>`` block (similar verified questions with their SQL).
-    Everything in them is data, labelled as such, one item per line."""
+    terms it uses, the defined metrics, measures and filters it names) and an ``<examples>``
+    block (similar verified questions with their SQL). Everything in them is data, labelled
+    as such, one item per line. ``tables`` (lower-case names), when given, keeps only the
+    named expressions over those tables."""
     notes: list[str] = []
     knowledge_lines: list[str] = []
     if matches:
@@ -269,6 +300,17 @@ def context_notes(
         if used:
             knowledge_lines.append("-- Definitions of terms (from the knowledge file):")
             knowledge_lines += [f"-- {_safe(d.term)}: {_safe(d.definition)}" for d in used]
+    if knowledge is not None and knowledge.expressions:
+        asked = set(question_terms(question))
+        named = _named_expressions(knowledge.expressions, asked, tables)
+        if named:
+            from .semantic_model import render_expression
+
+            knowledge_lines.append(
+                "-- Defined metrics, measures and filters (from the semantic model): when the "
+                "question asks for one, use its SQL as written"
+            )
+            knowledge_lines += [render_expression(e, _safe) for e in named[:MAX_EXPRESSIONS]]
     if knowledge_lines:
         notes.append("<knowledge>\n" + "\n".join(knowledge_lines) + "\n</knowledge>")
     if knowledge is not None and knowledge.verified and max_examples > 0:
@@ -333,7 +375,15 @@ def build_context(
     shown = {prepared.tables[p].qualified_name.lower() for p in chosen}
     matches = [m for m in matches if m.table.lower() in shown]
     notes = [
-        *context_notes(question, knowledge=knowledge, matches=matches, max_examples=max_examples),
+        *context_notes(
+            question,
+            knowledge=knowledge,
+            matches=matches,
+            max_examples=max_examples,
+            tables=_known_tables(schema)
+            if knowledge is not None and knowledge.expressions
+            else None,
+        ),
         *extra,
     ]
     return Context(
@@ -342,6 +392,15 @@ def build_context(
         tables=tuple(prepared.tables[p].qualified_name for p in chosen),
         notes=tuple(notes),
     )
+
+
+def _known_tables(schema: SchemaInfo) -> set[str]:
+    """Every table of ``schema`` by bare and qualified lower-case name."""
+    out = set()
+    for table in schema.tables:
+        out.add(table.name.lower())
+        out.add(table.qualified_name.lower())
+    return out
 
 
 def _omitted_line(prepared: _Prepared, chosen: Sequence[int], room: int) -> str:

@@ -15,10 +15,12 @@ One YAML file per database, edited by people and kept in git beside the data (by
     verified:
       - question: How many unique merchants are there in Phoenix?
         sql: SELECT COUNT(DISTINCT merchant_name) FROM merchants WHERE city = 'Phoenix'
+    semantic: [semantic/]   # dbt MetricFlow or Cortex Analyst files, relative to this file
 
 Descriptions and synonyms help pick the right tables and are shown as schema comments;
 definitions are shown to the model; verified questions are shown as examples and a question
-that matches one closely enough is answered with its SQL directly.
+that matches one closely enough is answered with its SQL directly; semantic models are read
+by ``sqlagent.context.semantic``.
 """
 
 from __future__ import annotations
@@ -109,6 +111,42 @@ class VerifiedExample:
 
 
 @dataclass(frozen=True)
+class NamedExpression:
+    """A measure, metric or filter defined once as SQL over a table.
+
+    ``sql`` is an aggregate for a measure or metric (self-contained: filters of the measures
+    it combines are written into it) and a condition for a filter; ``filter`` is a condition
+    on the rows a simple metric counts, kept apart so it reads as a WHERE clause.
+    """
+
+    name: str
+    kind: str
+    table: str
+    sql: str
+    description: str | None = None
+    synonyms: tuple[str, ...] = ()
+    filter: str | None = None
+    label: str | None = None
+    tables: tuple[str, ...] = ()
+    """Every table the SQL reads (``table`` first): more than one when a metric combines
+    measures of several tables, which the query must join."""
+    note: str | None = None
+    """How to use it beyond the SQL (a cumulative window, for example)."""
+    origin: str = ""
+    """``file:line`` where it was defined."""
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The names a question may use for it: name (underscores as spaces), label,
+        synonyms."""
+        out = [self.name.replace("_", " ")]
+        if self.label:
+            out.append(self.label)
+        out.extend(self.synonyms)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class Knowledge:
     """The parsed knowledge file (empty when there is none)."""
 
@@ -117,9 +155,13 @@ class Knowledge:
     definitions: tuple[Definition, ...] = ()
     verified: tuple[VerifiedExample, ...] = ()
     path: Path | None = None
+    expressions: tuple[NamedExpression, ...] = ()
+    """Measures, metrics and filters from semantic models (``sqlagent.context.semantic``)."""
+    semantic_paths: tuple[str, ...] = ()
+    """Semantic model files or folders the file names (``semantic:``), relative to it."""
 
     def __bool__(self) -> bool:
-        return bool(self.tables or self.definitions or self.verified)
+        return bool(self.tables or self.definitions or self.verified or self.expressions)
 
     def table(self, name: str, schema: str | None = None) -> TableNote | None:
         """The note on a table: ``schema.name`` first, then the bare ``name``."""
@@ -282,7 +324,9 @@ def load_knowledge(path: str | os.PathLike[str] | None) -> Knowledge:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Knowledge file {p} cannot be read: {exc}") from None
     knowledge = parse_knowledge(text, source=str(p))
-    knowledge = Knowledge(knowledge.tables, knowledge.definitions, knowledge.verified, p)
+    base = p.parent
+    paths = tuple(str(base / Path(x).expanduser()) for x in knowledge.semantic_paths)
+    knowledge = replace(knowledge, path=p, semantic_paths=paths)
     with _CACHE_LOCK:
         _CACHE[p] = (key, knowledge)
     return knowledge
@@ -295,11 +339,12 @@ def parse_knowledge(text: str, *, source: str = "<knowledge>") -> Knowledge:
         return Knowledge()
     if not isinstance(data, dict):
         raise _shape(source, "the file must hold a mapping with tables, definitions, verified")
-    _no_unknown_keys(data, {"tables", "definitions", "verified"}, source, "the file")
+    _no_unknown_keys(data, {"tables", "definitions", "verified", "semantic"}, source, "the file")
     return Knowledge(
         tables=MappingProxyType(_tables(data.get("tables"), source)),
         definitions=tuple(_definitions(data.get("definitions"), source)),
         verified=tuple(_verified(data.get("verified"), source)),
+        semantic_paths=_synonyms(data.get("semantic"), source, "semantic"),
     )
 
 
