@@ -5,7 +5,8 @@ dashboard started by ``sqlagent ui --auth secrets.toml --policy policy.yaml`` (S
 ``st.login``, Authlib underneath); headless Chromium signs in as different people, each
 asking the same verified question (no model needed) and seeing the rows their role's row
 filter permits. An admin sees everyone's answers in the Audit tab. With the provider stopped,
-the page says signing in is unavailable and shows nothing else.
+the page says signing in is unavailable and shows nothing else. Behind a (simulated) proxy,
+the trusted header names the person, and a request without it is let in as nobody.
 """
 
 from __future__ import annotations
@@ -206,5 +207,78 @@ def test_a_provider_that_is_down_gives_a_sign_in_error_and_no_data(
             assert page.locator('[data-testid="stChatInputTextArea"]').count() == 0
             assert page.locator('[data-testid="stDataFrame"]').count() == 0
             assert "merchants" not in page.content()  # not even the schema
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def proxied_app(
+    chromium: str,  # noqa: F811
+    tmp_path: Path,
+    sample_db_path: Path,
+) -> Iterator[str]:
+    """The dashboard trusting a proxy's X-Forwarded-User and X-Forwarded-Groups headers."""
+    port = free_port()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    knowledge = tmp_path / "cards.knowledge.yaml"
+    knowledge.write_text(f"verified:\n  - question: {QUESTION}\n    sql: {SQL}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SQLAGENT_"))}
+    env.update(
+        SQLAGENT_HOME=str(tmp_path / "home"),
+        SQLAGENT_KNOWLEDGE=str(knowledge),
+        SQLAGENT_TRUSTED_GROUPS_HEADER="X-Forwarded-Groups",
+    )
+    log = tmp_path / "dashboard.log"
+    command = [sys.executable, "-m", "sqlagent", "ui", "--headless", "--port", str(port)]
+    command += ["--db", str(sample_db_path), "--policy", str(policy)]
+    command += ["--trusted-header", "X-Forwarded-User"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path
+        )
+    try:
+        _wait_healthy(port, proc, log)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_a_trusted_proxy_header_names_the_person(
+    chromium: str,  # noqa: F811
+    proxied_app: str,
+) -> None:
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            # What the proxy adds to every request, the page's websocket included.
+            context = browser.new_context(
+                extra_http_headers={
+                    "X-Forwarded-User": "erin@example.com",
+                    "X-Forwarded-Groups": "staff, phoenix-team",
+                }
+            )
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(proxied_app)
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            sidebar.get_by_text("erin@example.com").wait_for()
+            assert "phoenix" in sidebar.inner_text()  # the group's role
+            assert page.get_by_role("button", name="Sign out").count() == 0
+            cells = _ask(page, QUESTION, 9)
+            assert "Phoenix" in cells and "Tucson" not in cells
+
+            bare = browser.new_page()  # straight to the dashboard, past the proxy
+            bare.set_default_timeout(TIMEOUT_MS)
+            bare.goto(proxied_app)
+            bare.get_by_text("You are not signed in").wait_for()
+            assert bare.locator('[data-testid="stChatInputTextArea"]').count() == 0
         finally:
             browser.close()
