@@ -14,6 +14,7 @@ import streamlit as st
 from sqlagent.access.identity import Identity
 from sqlagent.access.signin import (
     SignIn,
+    check_bind,
     claims_identity,
     header_identity,
     probe_provider,
@@ -28,12 +29,18 @@ LOCAL_NOTE = (
 
 def sign_in_mode() -> SignIn:
     """This server's way of signing people in: Streamlit's ``[auth]`` secrets, else the
-    trusted-header setting, else single-user. Raises ``ConfigError`` when misconfigured."""
+    trusted-header setting, else single-user. Raises ``ConfigError`` when misconfigured, or
+    when single-user mode is served on an address other machines reach."""
     from streamlit.auth_util import get_secrets_auth_section
 
     section = get_secrets_auth_section()
     auth = section.to_dict() if section else None
-    return sign_in(auth)
+    mode = sign_in(auth)
+    # `sqlagent ui` checks this before starting; `streamlit run --server.address` does not.
+    address = st.get_option("server.address")
+    if address:
+        check_bind(str(address), mode)
+    return mode
 
 
 @st.cache_data(ttl=5, show_spinner=False)

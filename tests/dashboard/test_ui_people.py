@@ -151,3 +151,17 @@ def test_a_half_configured_sign_in_is_an_error_not_an_open_door(
     at = start()
     assert "SQLAGENT_TRUSTED_GROUPS_HEADER is set without" in page_text(at)
     assert not at.chat_input and not at.tabs
+
+
+def test_single_user_mode_on_a_public_address_shows_nothing(home: Path) -> None:
+    from streamlit import config
+
+    # As `streamlit run ui/app.py --server.address 0.0.0.0` would, past `sqlagent ui`.
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = start()
+    finally:
+        config.set_option("server.address", before)
+    assert "Refusing to serve the dashboard on 0.0.0.0" in page_text(at)
+    assert not at.chat_input and not at.tabs
