@@ -43,6 +43,11 @@ class AccessDenied(SqlAgentError):
     nothing is run for them."""
 
 
+class SignInUnavailable(AccessDenied):
+    """Signing in cannot be done now (the identity provider is down or misconfigured):
+    nothing is shown, and nobody is let in unnamed."""
+
+
 class ConnectionFailed(SqlAgentError):
     """The database could not be opened: wrong URL, missing file, server down, missing driver."""
 

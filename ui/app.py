@@ -21,13 +21,16 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from sqlagent.access.signin import SignIn  # noqa: E402
 from sqlagent.api import LLM_HELP  # noqa: E402
 from sqlagent.errors import SqlAgentError  # noqa: E402
 from sqlagent.pipeline import dialect_name  # noqa: E402
+from sqlagent.settings import Settings  # noqa: E402
 from sqlagent.store.history import mask_url  # noqa: E402
 from sqlagent.types import SchemaInfo  # noqa: E402
-from ui import sidebar, state  # noqa: E402
+from ui import people, sidebar, state  # noqa: E402
 from ui.answer_view import View, render_error, render_turn, show_flashes  # noqa: E402
+from ui.audit_view import AUDIT_TAB, render_audit  # noqa: E402
 from ui.format import escape_markdown, sql_label  # noqa: E402
 from ui.resources import (  # noqa: E402
     build_agent,
@@ -176,23 +179,56 @@ def render_sql_tab() -> None:
     st.button("Run", type="primary", icon=":material/play_arrow:", on_click=run)
 
 
+def _group_claim(signin: SignIn, settings: Settings) -> str:
+    """The OIDC claim holding a person's groups: the policy file's ``group_claim``."""
+    if signin.mode != "oidc" or not settings.policy_file:
+        return "groups"
+    from sqlagent.access.roles import AccessPolicy
+
+    return AccessPolicy.from_file(settings.policy_file).group_claim
+
+
 def render_page() -> None:
     """The whole page for one run of the script."""
     show_flashes()
     config = state.config()
     try:
-        target = resolve_target(config)
-        db = open_database(target)
+        signin = people.sign_in_mode()
         settings = build_settings(config)
-        llm = session_llm(settings)
+        group_claim = _group_claim(signin, settings)
     except SqlAgentError as exc:
-        sidebar.render_connection(expanded=True)
         st.title(":material/query_stats: sqlagent", anchor=False)
         render_error(exc.info())
-        st.caption("Change the database or the model under *Connection* in the sidebar.")
         return
-    sidebar.render_connection()
-    agent = build_agent(db, settings, llm)
+    # Who asks comes first: nothing of the database is read for someone not signed in.
+    identity = people.resolve_identity(signin, group_claim=group_claim)
+    if identity is None:
+        return
+    # With people signing in, the database and model are the operator's to choose: a
+    # visitor must not point the server at another database or endpoint.
+    local = not signin.names_people
+    try:
+        target = resolve_target(config)
+        db = open_database(target)
+        llm = session_llm(settings)
+    except SqlAgentError as exc:
+        if local:
+            sidebar.render_connection(expanded=True)
+        st.title(":material/query_stats: sqlagent", anchor=False)
+        render_error(exc.info())
+        if local:
+            st.caption("Change the database or the model under *Connection* in the sidebar.")
+        return
+    if local:
+        sidebar.render_connection()
+    try:  # the person's role and policy, row filters bound to their attributes
+        agent = build_agent(db, settings, llm).for_user(identity)
+    except SqlAgentError as exc:
+        people.render_account(identity, None, signin)
+        st.title(":material/query_stats: sqlagent", anchor=False)
+        render_error(exc.info())
+        return
+    people.render_account(identity, agent.role, signin)
     view = View(
         agent=agent,
         target=target,
@@ -216,7 +252,8 @@ def render_page() -> None:
     question = st.chat_input(placeholder, key="chat")
     if question and question.strip():
         state.request("ask", question.strip())
-    tabs = st.tabs(list(state.TABS), key=state.VIEW_KEY, on_change="rerun")
+    labels = [*state.TABS, AUDIT_TAB] if agent.admin else list(state.TABS)
+    tabs = st.tabs(labels, key=state.VIEW_KEY, on_change="rerun")
     with tabs[0]:
         render_ask_tab(view)
     with tabs[1]:
@@ -229,6 +266,10 @@ def render_page() -> None:
     with tabs[2]:
         if tabs[2].open:
             render_sql_tab()
+    if agent.admin:
+        with tabs[3]:
+            if tabs[3].open:
+                render_audit(agent)
     sidebar.render_history()
 
 

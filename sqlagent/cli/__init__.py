@@ -81,6 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, json_flag=False)
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--headless", action="store_true", help="do not open a browser")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address to listen on (default 127.0.0.1; another needs --auth or --trusted-header)",
+    )
+    p.add_argument(
+        "--auth",
+        metavar="FILE",
+        help="secrets file (TOML) whose [auth] section signs people in with OpenID Connect",
+    )
+    p.add_argument(
+        "--trusted-header",
+        metavar="NAME",
+        help="header a reverse proxy sets to the signed-in person's name (X-Forwarded-User)",
+    )
     return parser
 
 
