@@ -5,11 +5,21 @@ joins, huge IN lists) on DuckDB and SQLite, and on PostgreSQL and MariaDB when t
 reachable, through ``run_sql`` with a 2 s statement timeout; prints one row per case (seconds,
 seconds past the deadline, outcome) and the worst overrun per engine.
 
-    python benchmarks/request_bound.py
+``--cli`` runs each case as ``sqlagent sql CASE --timeout 2``, a whole process, and reports
+its wall time to exit beyond the same command with a quick query (the start-up and
+connection, which the statement timeout does not cover); the goal is the timeout plus 0.5 s,
+however long the engine goes on computing. ``--next`` times the request after a timed-out
+one: through ``sqlagent mcp`` over stdio (the SDK client) and on a connection shared as the
+dashboard shares it (one per database, an ``Agent`` per session).
+
+    python benchmarks/request_bound.py [--cli] [--next]
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,15 +36,25 @@ from sqlagent.pipeline import run_sql  # noqa: E402
 
 
 def main() -> int:
-    """Run every case once per engine and print the table."""
+    """Run the tables asked for (the API's by default)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cli", action="store_true", help="time the command line's exit")
+    parser.add_argument("--next", action="store_true", help="time the request after a timeout")
+    args = parser.parse_args()
+    if args.cli:
+        cli_table()
+    if args.next:
+        next_request_table()
+    if not (args.cli or args.next):
+        api_table()
+    return 0
+
+
+def api_table() -> None:
+    """Run every case once per engine through ``run_sql`` and print the table."""
     worst: dict[str, float] = {}
     print(f"{'engine':<9} {'case':<62} {'seconds':>8} {'past':>6}  outcome")
-    for engine, sqls in cases.CASES.items():
-        try:
-            db, cleanup = _open(engine)
-        except pytest.skip.Exception as exc:
-            print(f"{engine:<9} skipped: {exc}")
-            continue
+    for engine, sqls, db, cleanup in _engines():
         try:
             for sql in sqls:
                 started = time.monotonic()
@@ -49,7 +69,162 @@ def main() -> int:
     print()
     for engine, seconds in worst.items():
         print(f"worst past the deadline on {engine}: {seconds:.2f} s (goal <= {cases.MARGIN} s)")
-    return 0
+
+
+QUICK = "SELECT count(*) FROM t"
+CLI_GOAL = cases.TIMEOUT + 0.5
+
+
+def _cli(target: str, sql: str) -> tuple[float, int, str]:
+    """Wall time, exit code and first error line of ``sqlagent sql SQL --timeout 2``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SQLAGENT_"))}
+    env.update(SQLAGENT_HISTORY="off", PYTHONPATH=str(REPO))
+    argv = [sys.executable, "-m", "sqlagent", "sql", "-", "--db", target]
+    argv += ["--timeout", f"{cases.TIMEOUT:g}"]
+    started = time.monotonic()
+    done = subprocess.run(argv, input=sql, env=env, capture_output=True, text=True, cwd="/")
+    elapsed = time.monotonic() - started
+    return elapsed, done.returncode, (done.stderr.splitlines() or [""])[0]
+
+
+def cli_table() -> None:
+    """Each case as a whole ``sqlagent sql`` process: its wall time to exit."""
+    worst: dict[str, float] = {}
+    print(f"{'engine':<9} {'case':<52} {'exit s':>7} {'- floor':>8} {'code':>5}  message")
+    for engine, sqls, db, cleanup in _engines():
+        target = str(db.path) if db.path is not None else db.display_url
+        try:
+            _cli(target, QUICK)  # fills the schema cache
+            floor = min(_cli(target, QUICK)[0] for _ in range(3))
+            print(f"{engine:<9} {QUICK + ' (the floor)':<52} {floor:>7.2f}")
+            for sql in sqls:
+                elapsed, code, message = _cli(target, sql)
+                past = elapsed - floor
+                worst[engine] = max(worst.get(engine, 0.0), past)
+                print(f"{engine:<9} {sql[:52]:<52} {elapsed:>7.2f} {past:>8.2f} {code:>5}  "
+                      f"{message[:60]}")  # fmt: skip
+        finally:
+            cleanup()
+    print()
+    for engine, seconds in worst.items():
+        verdict = "ok" if seconds <= CLI_GOAL else "MISS"
+        print(f"slowest exit beyond the floor on {engine}: {seconds:.2f} s "
+              f"(goal <= {CLI_GOAL:g} s: {verdict})")  # fmt: skip
+
+
+SLOW = "SELECT length(string_agg(repeat('x', 1000000), '')) AS n FROM range(100000)"
+"""DuckDB goes on building its gigabytes for seconds after the interrupt."""
+
+
+def next_request_table() -> None:
+    """The request right after a timed-out one: MCP over stdio, and a shared connection."""
+    db, cleanup = _open("duckdb")
+    assert db.path is not None
+    try:
+        print(f"{'path':<34} {'timed out s':>11} {'next s':>7} {'quiet s':>8}  next answer")
+        for name, run in (("sqlagent mcp (stdio, run_sql)", _mcp_runs),
+                          ("shared connection (dashboard)", _shared_runs)):  # fmt: skip
+            slow, nxt, quiet, outcome = run(str(db.path))
+            print(f"{name:<34} {slow:>11.2f} {nxt:>7.3f} {quiet:>8.3f}  {outcome}")
+    finally:
+        cleanup()
+    print("\n'next' is the request sent as the timed-out one returns, 'quiet' the same one "
+          "once the engine is idle.")  # fmt: skip
+
+
+def _shared_runs(path: str) -> tuple[float, float, float, str]:
+    """As the dashboard does: one connection per database, one ``Agent`` per session."""
+    from sqlagent import Agent
+    from sqlagent.db import connect
+    from sqlagent.settings import Settings
+
+    shared = connect(path, sample_values=False)
+    settings = Settings(history=False).with_(
+        policy=Settings().policy.limited(statement_timeout=cases.TIMEOUT)
+    )
+    first, second = Agent(shared, settings=settings), Agent(shared, settings=settings)
+    try:
+        return _timed(lambda sql: _outcome(first.sql(sql)), lambda sql: _outcome(second.sql(sql)))
+    finally:
+        shared.close()
+
+
+def _mcp_runs(path: str) -> tuple[float, float, float, str]:
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SQLAGENT_"))}
+    env.update(SQLAGENT_HISTORY="off", SQLAGENT_STATEMENT_TIMEOUT=f"{cases.TIMEOUT:g}")
+    env["PYTHONPATH"] = str(REPO)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "sqlagent", "mcp", "--db", path], env=env, cwd="/"
+    )
+    figures: list[tuple[float, float, float, str]] = []
+
+    async def session() -> None:
+        with open(os.devnull, "w") as errlog:
+            async with (
+                stdio_client(params, errlog=errlog) as (read, write),
+                ClientSession(read, write) as client,
+            ):
+                await client.initialize()
+
+                async def call(sql: str) -> str:
+                    result = await client.call_tool("run_sql", {"sql": sql})
+                    content = result.structured_content or {}
+                    if content.get("error"):
+                        return str(content["error"].get("type"))
+                    return f"{content.get('row_count')} rows {content.get('rows')}"
+
+                figures.append(await _timed_async(call))
+
+    anyio.run(session)
+    return figures[0]
+
+
+def _outcome(answer) -> str:  # type: ignore[no-untyped-def]
+    return answer.error.type if answer.error else f"{answer.row_count} rows {list(answer.rows)}"
+
+
+def _timed(slow, quick):  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    slow(SLOW)
+    timed_out = time.monotonic() - started
+    started = time.monotonic()
+    outcome = quick(QUICK)
+    nxt = time.monotonic() - started
+    time.sleep(8)  # the engine has finished winding down
+    started = time.monotonic()
+    quick(QUICK)
+    return timed_out, nxt, time.monotonic() - started, outcome
+
+
+async def _timed_async(call):  # type: ignore[no-untyped-def]
+    import anyio
+
+    await call(QUICK)  # warm: the first call builds what the server caches
+    started = time.monotonic()
+    await call(SLOW)
+    timed_out = time.monotonic() - started
+    started = time.monotonic()
+    outcome = await call(QUICK)
+    nxt = time.monotonic() - started
+    await anyio.sleep(8)
+    started = time.monotonic()
+    await call(QUICK)
+    return timed_out, nxt, time.monotonic() - started, outcome
+
+
+def _engines():  # type: ignore[no-untyped-def]
+    """(engine, cases, database, cleanup) for each engine that is reachable."""
+    for engine, sqls in cases.CASES.items():
+        try:
+            db, cleanup = _open(engine)
+        except pytest.skip.Exception as exc:
+            print(f"{engine:<9} skipped: {exc}")
+            continue
+        yield engine, sqls, db, cleanup
 
 
 def _open(engine: str):  # type: ignore[no-untyped-def]

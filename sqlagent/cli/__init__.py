@@ -165,7 +165,28 @@ def main(
 
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    base = sys.modules.get("sqlagent.db.base")  # not imported: no statement ever ran
+    if base is not None and base.winding_down():
+        _exit_now(code)
+    sys.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once, with a statement still winding down from its timeout on a worker.
+
+    The interpreter's shutdown would wait for the engine (closing a DuckDB connection waits
+    for its statement) or abort in it, for as long as the engine takes to notice the
+    interrupt. The answer is printed and the connection is read-only, so nothing is lost by
+    not waiting: the exit handlers run and the output is flushed, then the process ends.
+    """
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

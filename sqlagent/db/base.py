@@ -234,6 +234,57 @@ class _Workers:
 _WORKERS = _Workers()
 
 
+class _Abandoned:
+    """The jobs whose caller stopped waiting at the deadline and that are still running.
+
+    Each is known by its ``done`` lock, released when the job ends; a finished one is dropped
+    the next time the set is looked at.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: list[threading.Lock] = []
+
+    def add(self, done: threading.Lock) -> None:
+        with self._lock:
+            self._jobs.append(done)
+
+    def count(self) -> int:
+        with self._lock:
+            self._jobs = [done for done in self._jobs if done.locked()]
+            return len(self._jobs)
+
+
+_ABANDONED = _Abandoned()
+
+
+def in_background(fn: Callable[[], Any], name: str) -> None:
+    """``fn()`` on a daemon thread of its own, counted by ``winding_down`` until it ends."""
+    done = threading.Lock()
+    done.acquire()
+    _ABANDONED.add(done)
+
+    def job() -> None:
+        try:
+            fn()
+        except Exception:  # nobody waits for it: a failure leaves things as they were
+            pass
+        finally:
+            done.release()
+
+    threading.Thread(target=job, name=name, daemon=True).start()
+
+
+def winding_down() -> int:
+    """How many statements (or checks) left at their deadline, and closes left to the
+    background, are still running.
+
+    A process that is about to exit uses it to know that the interpreter's shutdown would
+    wait for, or crash in, an engine still winding down (see ``sqlagent.cli.entry``).
+    """
+    return _ABANDONED.count()
+
+
 def call_within(fn: Callable[[], T], seconds: float, on_timeout: Callable[[], Exception]) -> T:
     """``fn()`` on a worker thread; its result or error, or ``on_timeout()`` raised once
     ``seconds`` have passed (``fn`` then goes on to its end on the worker, and what it
@@ -252,6 +303,7 @@ def call_within(fn: Callable[[], T], seconds: float, on_timeout: Callable[[], Ex
 
     _WORKERS.submit(job)
     if not done.acquire(timeout=max(seconds, 0.0)):
+        _ABANDONED.add(done)
         raise on_timeout()
     result = outcome[0]
     if isinstance(result, BaseException):

@@ -26,6 +26,7 @@ from .base import (
     Watchdog,
     bounded,
     check_fetch_args,
+    in_background,
     timeout_message,
 )
 from .duck_schema import read_schema
@@ -67,6 +68,8 @@ class DuckDatabase:
         self._sample_values = sample_values
         self._schema: SchemaInfo | None = None
         self._lock = threading.Lock()
+        self._running = 0  # statements on the connection now
+        self._running_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DuckDatabase({self.display_url!r})"
@@ -90,11 +93,21 @@ class DuckDatabase:
         return self._run(sql, max_rows, timeout, check=True)
 
     def close(self) -> None:
-        """Close the connection (after any statement still winding down from its timeout)."""
+        """Close the connection; with a statement still winding down from its timeout, the
+        close is left to a background thread, so that the caller does not wait for it."""
+        with self._running_lock:
+            busy = self._running > 0
+        if not busy:
+            self._close_when_idle()
+            return
+        # A statement abandoned at its deadline may hold the connection for the seconds
+        # DuckDB needs to notice its interrupt; the connection is read-only, so closing it
+        # later loses nothing.
+        in_background(self._close_when_idle, "sqlagent-duckdb-close")
+
+    def _close_when_idle(self) -> None:
         import duckdb
 
-        # A statement abandoned at its deadline may still hold the connection for the few
-        # seconds DuckDB needs to notice its interrupt.
         deadline = time.monotonic() + CLOSE_WAIT
         while True:
             try:
@@ -116,6 +129,8 @@ class DuckDatabase:
         # A cursor of its own per statement: interrupt() then cancels exactly this statement,
         # and anything session-scoped it might leave behind disappears with it.
         cur = self._con.cursor()
+        with self._running_lock:
+            self._running += 1
         try:
             if check:
                 _check_read_only(cur, sql)
@@ -140,6 +155,8 @@ class DuckDatabase:
             )
         finally:
             cur.close()
+            with self._running_lock:
+                self._running -= 1
 
 
 _NATIVE_TYPES = re.compile(

@@ -110,6 +110,16 @@ def test_refused_query_exits_1_with_error_object(sample_db_path):
     assert no_traceback(proc)
 
 
+def test_a_statement_timeout_is_reported_and_the_process_exits(sample_db_path):
+    # DuckDB goes on building these gigabytes for seconds after its interrupt: the process
+    # must not wait for it at exit (the figure is in benchmarks/request_bound.py --cli).
+    slow = "SELECT length(string_agg(repeat('x', 1000000), '')) AS n FROM range(100000)"
+    proc = run_cli("sql", slow, "--db", str(sample_db_path), "--timeout", "1", timeout=15)
+    assert proc.returncode == 1  # refused or failed
+    assert "statement timeout of 1 s" in proc.stderr
+    assert no_traceback(proc) and "terminate called" not in proc.stderr
+
+
 def test_timeout_of_the_llm_gives_up_cleanly(sample_db_path):
     with FakeOpenAIServer([FakeReply("late", delay=10)] * 3) as server:
         proc = run_cli(

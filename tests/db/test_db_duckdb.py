@@ -156,6 +156,43 @@ def test_timeout_cancels_and_connection_stays_usable(shop: Database) -> None:
     assert shop.execute("SELECT 1 + 1", max_rows=5, timeout=5).rows == ((2,),)
 
 
+SLOW_TO_STOP = "SELECT length(string_agg(repeat('x', 1000000), '')) AS n FROM range(100000)"
+"""Gigabytes of string: DuckDB goes on building them for seconds after its interrupt."""
+
+
+def test_after_a_timed_out_statement_the_same_agent_answers_the_next(shop_path: Path) -> None:
+    from sqlagent import Agent
+    from sqlagent.settings import Settings
+
+    settings = Settings(history=False)
+    settings = settings.with_(policy=settings.policy.limited(statement_timeout=1))
+    with Agent.connect(f"duckdb:///{shop_path}", settings=settings) as agent:
+        slow = agent.sql(SLOW_TO_STOP)
+        assert slow.error is not None and slow.error.type == "QueryTimeout"
+        # Sent while the engine may still be winding the first one down.
+        answer = agent.sql('SELECT city, count(*) AS n FROM "Customers" GROUP BY city ORDER BY 1')
+        assert answer.error is None
+        assert answer.rows == (("Mesa", 33), ("Phoenix", 100), ("Tucson", 67))
+
+
+def test_close_with_a_statement_winding_down_leaves_the_close_to_the_background(
+    shop_path: Path,
+) -> None:
+    from sqlagent.db.base import execute_within, winding_down
+
+    db = connect(f"duckdb:///{shop_path}")
+    with pytest.raises(QueryTimeout):
+        execute_within(db, SLOW_TO_STOP, max_rows=5, timeout=0.5, grace=0.1)
+    assert winding_down() >= 1  # the statement is still running on its worker
+    db.close()  # returns; the connection closes once the statement has ended
+    deadline = time.monotonic() + 60  # a safety bound, not a measurement
+    while winding_down() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert winding_down() == 0
+    with pytest.raises(duckdb.ConnectionException):
+        db.execute("SELECT 1", max_rows=5, timeout=5)
+
+
 def test_errors_carry_the_database_message(shop: Database) -> None:
     with pytest.raises(ExecutionError) as info:
         shop.execute("SELECT * FROM custmers", max_rows=5, timeout=5)
