@@ -80,6 +80,9 @@ def _environment(url: str, source: str | None) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("OPENAI_API_KEY", "SQLAGENT_DB", "SQLAGENT_KNOWLEDGE", "SQLAGENT_CACHE_DIR"):
         env.pop(name, None)
+    # An installed package has its bytecode compiled; without it every run compiles the
+    # sources again (a tenth of a second), which is no start-up a user sees.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         SQLAGENT_HOME=tempfile.mkdtemp(prefix="sqlagent-cold-"),
         OPENAI_BASE_URL=url,

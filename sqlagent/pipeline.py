@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .answer.grounding import ungrounded_numbers
-from .answer.markup import grounding_texts, strip_ungrounded
 from .answer.summarize import plain_narrative, result_summary
 from .context.fence import data_line
 from .db.base import bound_bytes, call_within, execute_within, timeout_message
@@ -40,8 +38,6 @@ from .errors import (
 from .guard import cached_check, check, visible_schema
 from .guard.redact import scrub_values
 from .llm import prompts
-from .llm.extract import extract
-from .llm.outcome import REPLY_SCHEMA, Refusal, SQLReply, parse_reply
 from .llm.repair import empty_result_hint, repair_detail
 from .settings import LLM_HELP, Policy
 from .types import (
@@ -60,13 +56,18 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    # The model's side (reading replies, checking a narrative's numbers and markup) is
+    # imported where it is used: ``run_sql``, a cold ``sqlagent sql``, needs none of it.
     from .context.knowledge import Knowledge
     from .context.profile import TableProfile
     from .context.valueindex import ValueIndex
     from .conversation import Conversation
     from .db.base import Database
     from .llm.client import LLM
+    from .llm.outcome import Refusal, SQLReply
     from .settings import Settings
+
+    Outcome = tuple[GuardedSQL, QueryResult] | Clarification | Refusal | SqlAgentError
 
 DIALECT_NAMES = {
     "duckdb": "DuckDB",
@@ -368,6 +369,8 @@ def ask(
             clarification=outcome,
             error=ClarificationNeeded(outcome.question).info(),
         )
+    from .llm.outcome import Refusal
+
     if isinstance(outcome, Refusal):
         reason = _plain(outcome.reason, question)
         return finish(sql=None, refusal=reason, error=NotAnswerable(reason).info())
@@ -385,9 +388,6 @@ def ask(
         narrative=narrative,
         confidence=confidence,
     )
-
-
-Outcome = tuple[GuardedSQL, QueryResult] | Clarification | Refusal | SqlAgentError
 
 
 def _generate_until_valid(
@@ -412,6 +412,8 @@ def _generate_until_valid(
     that matches no rows while its literals look misspelled against the value index is sent
     back once with the closest values.
     """
+    from .llm.outcome import SQLReply
+
     last_error: SqlAgentError | None = None
     tag = {} if candidate is None else {"candidate": candidate}
     asked_for_sql = hinted_values = False
@@ -486,6 +488,8 @@ def _generation_call(
     if settings.max_tokens is not None:
         options["max_tokens"] = settings.max_tokens
     if settings.structured_output:
+        from .llm.outcome import REPLY_SCHEMA
+
         options["response_format"] = REPLY_SCHEMA
     completion = llm.complete(messages, temperature=temperature, **options)
     info["usage"] = completion.usage
@@ -509,6 +513,8 @@ def _generation_call(
 
 def _whole_query(text: str) -> bool:
     """True when a cut-off reply still holds a complete query (a closed block, say)."""
+    from .llm.extract import extract
+
     try:
         return extract(text).closed
     except NoSQLInReply:
@@ -517,6 +523,8 @@ def _whole_query(text: str) -> bool:
 
 def _read_reply(completion: Completion) -> SQLReply | Clarification | Refusal:
     """What a completion means; the endpoint's own refusal field wins."""
+    from .llm.outcome import Refusal, parse_reply
+
     if completion.refusal and not completion.text.strip():
         return Refusal(completion.refusal)
     return parse_reply(completion.text)
@@ -685,6 +693,8 @@ def _narrate(
     """
     if not settings.narrate or llm is None:
         return plain_narrative(result)
+    from .answer.markup import grounding_texts, strip_ungrounded
+
     rec.emit("narrate", "Writing the answer")
     # One summary for the request and for checking the numbers of the reply against it.
     summary = result_summary(result, max_rows=settings.narrate_rows)
@@ -741,6 +751,8 @@ def _narrate(
 def _plain(text: str, question: str) -> str:
     """A clarification or refusal of the model's, without links, images or markup that the
     question does not hold (it was written after reading the data too)."""
+    from .answer.markup import strip_ungrounded
+
     return strip_ungrounded(text, (question,)).text.strip()
 
 
@@ -753,6 +765,8 @@ def _invented(
     question ("this month", "last year") was read as. (Not today's month or day: small
     numbers would then always pass.)
     """
+    from .answer.grounding import ungrounded_numbers
+
     today = datetime.date.today()
     return ungrounded_numbers(
         narrative,

@@ -26,6 +26,8 @@ by ``sqlagent.context.semantic``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import tempfile
@@ -349,6 +351,43 @@ def parse_knowledge(text: str, *, source: str = "<knowledge>") -> Knowledge:
 
 
 def _load_yaml(text: str, source: str) -> Any:
+    """The YAML's data: from the parsed copy on disk when this exact text was read before
+    (importing ``yaml`` alone is a tenth of a cold ``ask``), else parsed and kept."""
+    path = _parsed_path(text)
+    with contextlib.suppress(OSError, ValueError), open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+    data = _parse_yaml(text, source)
+    _keep_parsed(path, data)
+    return data
+
+
+PARSED_VERSION = 1
+"""Bumped when what is kept of a parsed knowledge file changes; older copies are ignored."""
+
+
+def _parsed_path(text: str) -> str:
+    """Where the parsed data of ``text`` is kept: named by a hash of the text itself, so an
+    edited file is never read from an old copy."""
+    from .schema_cache import default_cache_dir
+
+    digest = hashlib.sha256(f"{PARSED_VERSION}\0{text}".encode()).hexdigest()[:32]
+    return str(default_cache_dir() / "knowledge" / f"{digest}.json")
+
+
+def _keep_parsed(path: str, data: Any) -> None:
+    """Keep ``data`` as JSON when JSON gives it back exactly (YAML dates, binary values or
+    non-text keys would not come back the same: such a file is parsed every time)."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return
+    if json.loads(text) != data:
+        return
+    with contextlib.suppress(OSError):  # a copy that cannot be kept is parsed next time
+        _write_atomically(Path(path), text)
+
+
+def _parse_yaml(text: str, source: str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

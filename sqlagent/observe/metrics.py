@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -147,6 +146,9 @@ class MetricsServer:
     """``GET /metrics`` on a thread of its own."""
 
     def __init__(self, host: str, port: int, metrics: Metrics = METRICS) -> None:
+        # Here, not at the top: every answer counts into METRICS, few processes serve them.
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
         registry = metrics
 
         class Handler(BaseHTTPRequestHandler):

@@ -285,3 +285,37 @@ def test_similar_examples_are_ranked() -> None:
     assert 0 < similar[0][1] <= 1
     assert [s for _, s in similar] == sorted((s for _, s in similar), reverse=True)
     assert KNOWLEDGE.similar_examples("zzz qqq", k=3) == []
+
+
+def test_a_knowledge_text_read_before_is_not_parsed_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from sqlagent.context import knowledge as module
+
+    monkeypatch.setenv("SQLAGENT_CACHE_DIR", str(tmp_path / "cache"))
+    text = "definitions:\n  - term: active\n    definition: bought in the last 90 days\n"
+    first = module.parse_knowledge(text)
+
+    def no_parsing(text: str, source: str) -> object:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(module, "_parse_yaml", no_parsing)
+    assert module.parse_knowledge(text) == first
+    assert first.definitions[0].definition == "bought in the last 90 days"
+    # An edited text is another text: parsed, never taken from the old copy.
+    with pytest.raises(AssertionError, match="parsed again"):
+        module.parse_knowledge(text.replace("90", "30"))
+
+
+def test_a_knowledge_text_whose_data_json_cannot_hold_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from sqlagent.context import knowledge as module
+
+    monkeypatch.setenv("SQLAGENT_CACHE_DIR", str(tmp_path / "cache"))
+    text = "definitions:\n  - term: launch\n    definition: 2024-05-01\n"  # a YAML date
+    with pytest.raises(ConfigError):
+        module.parse_knowledge(text)
+    assert not (tmp_path / "cache" / "knowledge").exists() or not any(
+        (tmp_path / "cache" / "knowledge").iterdir()
+    )
