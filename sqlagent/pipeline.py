@@ -693,7 +693,7 @@ def _narrate(
     """
     if not settings.narrate or llm is None:
         return plain_narrative(result)
-    from .answer.markup import grounding_texts, strip_ungrounded
+    from .answer.markup import lazy_grounding_texts, strip_ungrounded
 
     rec.emit("narrate", "Writing the answer")
     # One summary for the request and for checking the numbers of the reply against it.
@@ -737,7 +737,7 @@ def _narrate(
             # Links, images and markup the result does not hold are a way out for data (an
             # image is fetched by the front end that shows it): only their words stay.
             stripped = strip_ungrounded(
-                text, grounding_texts(result.columns, result.rows, also=(question,))
+                text, lazy_grounding_texts(result.columns, result.rows, also=(question,))
             )
             if stripped.removed:
                 info["removed_markup"] = [data_line(r, 200) for r in stripped.removed[:20]]

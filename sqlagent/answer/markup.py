@@ -20,10 +20,10 @@ was re-encoded, extended with data or cut is not in the result, so it goes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["Stripped", "grounding_texts", "strip_ungrounded"]
+__all__ = ["Stripped", "grounding_texts", "lazy_grounding_texts", "strip_ungrounded"]
 
 _TARGET = (
     r"\s*(?:<([^<>\n]*)>|([^\s()]*(?:\([^\s()]*\)[^\s()]*)*))"  # <target> or target(with)parens
@@ -62,10 +62,16 @@ def grounding_texts(
 ) -> tuple[str, ...]:
     """The texts a narrative's markup may come from: column names, cells and ``also`` (the
     question)."""
-    out = [str(c) for c in columns]
-    out.extend(str(v) for row in rows for v in row if v is not None)
-    out.extend(a for a in also if a)
-    return tuple(out)
+    return tuple(lazy_grounding_texts(columns, rows, also=also))
+
+
+def lazy_grounding_texts(
+    columns: Iterable[object], rows: Iterable[Iterable[object]], *, also: Iterable[str] = ()
+) -> Iterator[str]:
+    """``grounding_texts`` made only when ``strip_ungrounded`` first needs them."""
+    yield from (str(c) for c in columns)
+    yield from (str(v) for row in rows for v in row if v is not None)
+    yield from (a for a in also if a)
 
 
 def strip_ungrounded(narrative: str, grounded: Iterable[str]) -> Stripped:
@@ -80,11 +86,18 @@ def strip_ungrounded(narrative: str, grounded: Iterable[str]) -> Stripped:
     >>> strip_ungrounded("a <b>bold</b> <img src=x onerror=alert(1)> claim", []).text
     'a bold  claim'
     """
-    texts = tuple(grounded)
+    # Read only when the narrative holds a construct to look up: nearly every narrative
+    # holds none, and ``grounded`` may be the cells of a thousand rows.
+    texts: tuple[str, ...] | None = None
     removed: list[str] = []
 
     def has(fragment: str) -> bool:
-        return bool(fragment) and any(fragment in t for t in texts)
+        nonlocal texts
+        if not fragment:
+            return False
+        if texts is None:
+            texts = tuple(grounded)
+        return any(fragment in t for t in texts)
 
     def target_of(m: re.Match[str]) -> str:
         return (m.group(2) if m.group(2) is not None else m.group(3) or "").strip()

@@ -102,3 +102,22 @@ def test_clarifications_and_refusals_carry_no_smuggled_markup(sample_db, setting
     second = ask("What is the weather?", llm=llm, db=sample_db, settings=settings)
     assert second.refusal is not None and "attacker" not in second.refusal
     assert second.refusal.startswith("no weather data")
+
+
+def test_the_grounding_texts_are_read_only_when_the_narrative_has_markup() -> None:
+    from sqlagent.answer.markup import lazy_grounding_texts, strip_ungrounded
+
+    read: list[str] = []
+
+    def texts():  # type: ignore[no-untyped-def]
+        read.append("read")
+        yield from lazy_grounding_texts(["site"], [("https://shop.example",)])
+
+    assert strip_ungrounded("Totals are close: 5 and 6.", texts()).text == (
+        "Totals are close: 5 and 6."
+    )
+    assert read == []  # nothing to look up: a thousand rows' cells are never made into text
+    kept = strip_ungrounded("See [the shop](https://shop.example) or https://x.example", texts())
+    assert read == ["read"]
+    assert "[the shop](https://shop.example)" in kept.text
+    assert kept.removed == ("https://x.example",)
