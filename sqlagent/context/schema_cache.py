@@ -111,6 +111,30 @@ GENERIC_FINGERPRINT_SQL = (
 """For other dialects: the standard catalog view, hashed on the client."""
 
 
+def file_stamp(db: Database) -> str | None:
+    """The identity, size and times of the database file (and its write-ahead log), when
+    ``db`` is a DuckDB file opened read-only; None for anything else.
+
+    DuckDB lets no process write a file that another holds open read-only, so while ``db``
+    is open its file stays as stamped: a cached schema with the same stamp was read from
+    this very file, and the catalog query of ``schema_fingerprint`` can be skipped.
+    """
+    path = getattr(db, "locked_file", None)
+    if path is None:
+        return None
+    parts = []
+    for each in (Path(path), Path(f"{path}.wal")):
+        try:
+            st = each.stat()
+        except FileNotFoundError:
+            parts.append("-")
+            continue
+        except OSError:
+            return None
+        parts.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+    return "|".join(parts)
+
+
 def schema_fingerprint(db: Database, *, timeout: float = FINGERPRINT_TIMEOUT) -> str | None:
     """A hash of the catalog of ``db`` (tables, columns, types, keys, comments), or None
     when it cannot be computed (then nothing is cached)."""
@@ -168,6 +192,19 @@ class SchemaCache:
     ) -> SchemaInfo | None:
         """The cached schema of ``key`` if it has this ``fingerprint`` (and is younger than
         ``max_age`` seconds); None otherwise, or when the file is unreadable."""
+        hit = self._read(key, "fingerprint", fingerprint, max_age)
+        return hit[1] if hit is not None else None
+
+    def load_stamped(
+        self, key: str, stamp: str, *, max_age: float | None = None
+    ) -> tuple[str, SchemaInfo] | None:
+        """The fingerprint and schema cached for ``key`` with this file ``stamp`` (see
+        ``file_stamp``), younger than ``max_age`` seconds; None otherwise."""
+        return self._read(key, "stamp", stamp, max_age)
+
+    def _read(
+        self, key: str, field: str, expected: str, max_age: float | None
+    ) -> tuple[str, SchemaInfo] | None:
         try:
             with gc_paused():
                 data = json.loads(self.path_for(key).read_text(encoding="utf-8"))
@@ -177,26 +214,42 @@ class SchemaCache:
             not isinstance(data, dict)
             or data.get("version") != CACHE_VERSION
             or data.get("key") != key
-            or data.get("fingerprint") != fingerprint
+            or data.get(field) != expected
+            or not isinstance(data.get("fingerprint"), str)
         ):
             return None
         if max_age is not None and time.time() - float(data.get("created", 0)) > max_age:
             return None
         try:
             with gc_paused():
-                return schema_from_dict(data["schema"])
+                return data["fingerprint"], schema_from_dict(data["schema"])
         except (KeyError, TypeError, ValueError):
             return None
 
-    def store(self, key: str, fingerprint: str, schema: SchemaInfo) -> None:
+    def store(
+        self, key: str, fingerprint: str, schema: SchemaInfo, *, stamp: str | None = None
+    ) -> None:
         """Write the schema of ``key`` atomically; a failure to write is not an error."""
         payload = {
             "version": CACHE_VERSION,
             "key": key,
             "fingerprint": fingerprint,
+            "stamp": stamp,
             "created": time.time(),
             "schema": schema_to_dict(schema),
         }
+        self._write(key, payload)
+
+    def restamp(self, key: str, stamp: str) -> None:
+        """Record the file ``stamp`` the cached schema of ``key`` holds for (its age kept)."""
+        try:
+            data = json.loads(self.path_for(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("key") == key and data.get("stamp") != stamp:
+            self._write(key, {**data, "stamp": stamp})
+
+    def _write(self, key: str, payload: dict[str, Any]) -> None:
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
         with contextlib.suppress(OSError):
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -348,20 +401,30 @@ class CachedSchemaDatabase:
                 self._checked = now
                 if fingerprint is not None and fingerprint == self._fingerprint:
                     return self._schema
-            else:
-                fingerprint = schema_fingerprint(self.inner)
-                self._checked = now
+            stamp = file_stamp(self.inner)
             key = connection_key(self.inner)
+            if self._schema is None or refresh:
+                self._checked = now
+                hit = None
+                if stamp is not None and not refresh:
+                    hit = self.cache.load_stamped(key, stamp, max_age=self.max_age)
+                if hit is not None:  # the very file the schema was read from: no query
+                    self._fingerprint, self._schema = hit
+                    self.from_cache = True
+                    return self._schema
+                fingerprint = schema_fingerprint(self.inner)
             cached = None
             if fingerprint is not None and not refresh:
                 cached = self.cache.load(key, fingerprint, max_age=self.max_age)
             if cached is not None:
                 self._schema, self.from_cache = cached, True
+                if stamp is not None:  # the next process skips the catalog query
+                    self.cache.restamp(key, stamp)
             else:
                 self._schema = self.inner.schema(refresh=True)
                 self.from_cache = False
                 if fingerprint is not None:
-                    self.cache.store(key, fingerprint, self._schema)
+                    self.cache.store(key, fingerprint, self._schema, stamp=stamp)
             self._fingerprint = fingerprint
             return self._schema
 

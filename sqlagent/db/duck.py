@@ -67,6 +67,8 @@ class DuckDatabase:
         self.path = path
         self._sample_values = sample_values
         self._schema: SchemaInfo | None = None
+        self.locked_file: Path | None = None
+        """The database file when it is opened read-only: no process can write it meanwhile."""
         self._lock = threading.Lock()
         self._running = 0  # statements on the connection now
         self._running_lock = threading.Lock()
@@ -257,6 +259,8 @@ def open_duckdb(target: Target, *, sample_values: bool = True) -> DuckDatabase:
         raise ConnectionFailed(
             f"Could not open DuckDB file {target.path}: {message}", hint=hint
         ) from None
-    return DuckDatabase(
+    db = DuckDatabase(
         con, display_url=target.display, path=target.path, sample_values=sample_values
     )
+    db.locked_file = target.path
+    return db

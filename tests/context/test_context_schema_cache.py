@@ -93,6 +93,42 @@ def test_a_changed_catalog_is_noticed(shop: Path, tmp_path: Path, change: str) -
         db.close()
 
 
+def test_an_unchanged_file_needs_no_catalog_query(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlagent.context import schema_cache
+
+    cache_dir = tmp_path / "cache"
+    db = open_cached(shop, cache_dir)
+    schema = db.schema()
+    fingerprint = db.fingerprint
+    db.close()
+    queried: list[object] = []
+    real = schema_cache.schema_fingerprint
+
+    def counted(inner: object, **kw: object) -> str | None:
+        queried.append(inner)
+        return real(inner, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(schema_cache, "schema_fingerprint", counted)
+    db = open_cached(shop, cache_dir)
+    try:  # the file is as it was when its schema was cached
+        assert db.schema() == schema and db.from_cache
+        assert db.fingerprint == fingerprint and queried == []
+    finally:
+        db.close()
+    # A write changes the file: the catalog is read again, finds it unchanged (a data
+    # change), and the cache still answers; the new file is stamped for the next process.
+    make_duckdb(shop, "INSERT INTO customers VALUES (3, 'Mesa')")
+    for expected_queries in (1, 1):
+        db = open_cached(shop, cache_dir)
+        try:
+            assert db.schema() == schema and db.from_cache
+        finally:
+            db.close()
+        assert len(queried) == expected_queries
+
+
 def test_data_changes_alone_keep_the_fingerprint(shop: Path) -> None:
     db = connect(f"duckdb:///{shop}")
     before = schema_fingerprint(db)
