@@ -136,7 +136,17 @@ def _collector_paused(paused: bool) -> Iterator[None]:
 def main(
     argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
-    """Run the command line; returns the exit code (the console script exits with it)."""
+    """Run the command line; returns the exit code (the console script exits with it).
+
+    Without ``argv`` it is the process's own command line: a command that answers once then
+    ends the process as soon as its answer is out (see ``_exit_now``)."""
+    code = _main(argv, out=out, err=err)
+    if argv is None:
+        _end_process(sys.argv[1:], code)
+    return code
+
+
+def _main(argv: Sequence[str] | None, *, out: TextIO | None, err: TextIO | None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
@@ -165,20 +175,41 @@ def main(
 
 def entry() -> None:
     """Console-script entry point."""
-    code = main()
+    sys.exit(main())
+
+
+def _end_process(argv: Sequence[str], code: int) -> None:
+    """Exit now when nothing is left to wait for but the interpreter's teardown."""
     base = sys.modules.get("sqlagent.db.base")  # not imported: no statement ever ran
-    if base is not None and base.winding_down():
+    winding_down = base is not None and base.winding_down() > 0
+    if (winding_down or _one_shot(argv)) and _only_daemon_threads():
         _exit_now(code)
-    sys.exit(code)
+
+
+def _one_shot(argv: Sequence[str]) -> bool:
+    """True when ``argv`` ran a command that answers once (``ask``, ``sql``, ``schema``):
+    the command comes first, as the only options before it (``--help``, ``--version``)
+    end the process inside ``main``."""
+    return bool(argv) and argv[0] in ONE_SHOT
+
+
+def _only_daemon_threads() -> bool:
+    import threading
+
+    main_thread = threading.main_thread()
+    return all(t.daemon or t is main_thread for t in threading.enumerate())
 
 
 def _exit_now(code: int) -> None:
-    """Exit at once, with a statement still winding down from its timeout on a worker.
+    """End the process once its answer is out, without the interpreter's teardown.
 
-    The interpreter's shutdown would wait for the engine (closing a DuckDB connection waits
-    for its statement) or abort in it, for as long as the engine takes to notice the
-    interrupt. The answer is printed and the connection is read-only, so nothing is lost by
-    not waiting: the exit handlers run and the output is flushed, then the process ends.
+    Tearing down the million objects that importing openai, sqlglot and duckdb leaves takes
+    a good part of a cold ``sql`` or ``ask``, and with a statement still winding down from
+    its timeout the teardown would wait for the engine (closing a DuckDB connection waits
+    for its statement) or abort in it. Everything a normal exit does for the user still
+    happens: the answer is printed, the connections are closed or read-only, the history is
+    committed; the exit handlers run (logging, traces) and the output is flushed. Only used
+    when no other thread that the interpreter would wait for is running.
     """
     import atexit
 
