@@ -111,6 +111,10 @@ class DuckDatabase:
         import duckdb
 
         deadline = time.monotonic() + CLOSE_WAIT
+        # Not into DuckDB before the statement has ended: its close would wait for it there,
+        # holding up the other threads (the one printing the answer) meanwhile.
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.02)
         while True:
             try:
                 self._con.close()
