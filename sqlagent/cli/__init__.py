@@ -23,6 +23,7 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
     _add_common,
+    _add_stream,
     _add_voting,
     _print_error,
     _version,
@@ -51,12 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name (default: $SQLAGENT_MODEL)")
     p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
     p.add_argument("--no-narrate", action="store_true", help="skip the narration call")
+    _add_stream(p)
     _add_voting(p)
 
     p = sub.add_parser("chat", help="an interactive conversation with follow-up questions")
     _add_common(p, json_flag=False)
     p.add_argument("--model", help="model name (default: $SQLAGENT_MODEL)")
     p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
+    _add_stream(p)
     _add_voting(p)
 
     p = sub.add_parser("sql", help="run your own SQL through the same read-only guard")

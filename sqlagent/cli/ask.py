@@ -11,12 +11,14 @@ from .common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    LivePrinter,
     _agent,
     _emit_json,
     _error_payload,
     _print_answer,
     _print_error,
     _settings,
+    _streams,
 )
 
 
@@ -30,8 +32,12 @@ def _cmd_answer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             what = "question" if args.command == "ask" else "SQL"
             raise UsageError(f"The {what} is empty.")
         settings = _settings(args)
+        live = LivePrinter(out) if args.command == "ask" and _streams(args, out) else None
         with _agent(args, settings) as agent:
-            answer = agent.ask(text) if args.command == "ask" else agent.sql(text)
+            if live is not None:
+                answer = agent.ask(text, on_event=live.events)
+            else:
+                answer = agent.ask(text) if args.command == "ask" else agent.sql(text)
     except (UsageError, ConfigError, ConnectionFailed) as exc:
         if args.json:
             if args.command == "ask":
@@ -42,6 +48,8 @@ def _cmd_answer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     if args.json:
         _emit_json(answer.to_dict(), out)
+    elif live is not None:
+        live.finish(answer)
     else:
         _print_answer(answer, out)
     if answer.error is not None:
@@ -60,6 +68,7 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with _agent(args, settings) as agent:
         return run_chat(
             agent,
+            stream=_streams(args, out),
             llm_configured=settings.llm_configured,
             llm_help=LLM_HELP,
             out=out,
