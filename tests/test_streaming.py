@@ -288,3 +288,27 @@ def test_the_gate_cuts_a_long_sentence_at_a_space_but_not_after_a_digit() -> Non
     assert len(released) >= 2
     assert all(not piece.rstrip().endswith("1.2") for piece in released)
     assert text.startswith("".join(released))
+
+
+def test_a_model_without_the_prediction_keyword_is_repaired_without_it(
+    sample_db_path: Path,
+) -> None:
+    from sqlagent.testing import ScriptedLLM
+
+    class Plain:
+        """A model implementing only the protocol's keywords."""
+
+        def __init__(self) -> None:
+            self.inner = ScriptedLLM([sql_reply(BAD_SQL), sql_reply(PHOENIX_SQL), NARRATION])
+            self.model = "plain"
+
+        def complete(self, messages, *, temperature=0.0, on_token=None):  # type: ignore[no-untyped-def]
+            return self.inner.complete(messages, temperature=temperature, on_token=on_token)
+
+    plain = Plain()
+    scripted = ScriptedLLM([sql_reply(BAD_SQL), sql_reply(PHOENIX_SQL), NARRATION])
+    for llm in (plain, scripted):
+        with Agent(connect(sample_db_path), llm=llm, settings=Settings(history=False)) as agent:
+            assert agent.ask(PHOENIX_Q).ok
+    assert [c.prediction for c in plain.inner.calls] == [None, None, None]
+    assert [c.prediction for c in scripted.calls] == [None, BAD_SQL, None]
