@@ -333,8 +333,10 @@ class OpenAILLM:
                         result = self._plain(client, messages, temperature, options)
                 except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                     text = f"{exc.message} {_error_text(exc)}".lower()
-                    if stream and _STREAM_WORD.search(text):
-                        # Streaming refused: ask for the whole reply, handed over as one delta.
+                    others = (w for k in options if k in _PARAM_WORDS for w in _PARAM_WORDS[k])
+                    if stream and _STREAM_WORD.search(text) and not any(w in text for w in others):
+                        # Streaming refused (and nothing else named): ask for the whole
+                        # reply, handed over as one delta.
                         self._remember_unsupported({"stream"})
                         stream = False
                         options.pop("stream_options", None)
