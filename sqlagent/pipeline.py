@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .answer.gate import NarrationGate
 from .answer.grounding import ungrounded_numbers
 from .answer.markup import grounding_texts, strip_ungrounded
 from .answer.summarize import plain_narrative, result_summary
@@ -44,7 +45,6 @@ from .llm.extract import extract
 from .llm.outcome import REPLY_SCHEMA, Refusal, SQLReply, parse_reply
 from .llm.repair import empty_result_hint, repair_detail
 from .settings import LLM_HELP, Policy
-from .streaming import NarrationGate
 from .types import (
     Answer,
     Attempt,

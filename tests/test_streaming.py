@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sqlagent import Agent
+from sqlagent.answer.gate import NarrationGate
 from sqlagent.db import connect
 from sqlagent.errors import UsageError
 from sqlagent.llm.client import OpenAILLM
@@ -18,7 +19,6 @@ from sqlagent.store.history import HistoryStore
 from sqlagent.streaming import (
     Finished,
     NarrationDelta,
-    NarrationGate,
     SQLReady,
     StreamEvent,
     TableReady,
