@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .answer.grounding import ungrounded_numbers
-from .answer.markup import grounding_texts, strip_ungrounded
+from .answer.markup import forged_fragments, grounding_texts, strip_ungrounded
 from .answer.summarize import plain_narrative, result_summary
 from .context.fence import data_line
 from .db.base import bound_bytes, call_within, execute_within, timeout_message
@@ -727,7 +727,9 @@ def _narrate(
             # Links, images and markup the result does not hold are a way out for data (an
             # image is fetched by the front end that shows it): only their words stay.
             stripped = strip_ungrounded(
-                text, grounding_texts(result.columns, result.rows, also=(question,))
+                text,
+                grounding_texts(result.rows, also=(question,)),
+                forged=forged_fragments(guarded.sql),
             )
             if stripped.removed:
                 info["removed_markup"] = [data_line(r, 200) for r in stripped.removed[:20]]

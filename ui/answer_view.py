@@ -285,9 +285,9 @@ def _metrics(answer: Answer, measures: tuple[str, ...]) -> None:
     index = {c: i for i, c in reversed(list(enumerate(answer.columns)))}
     with st.container(horizontal=True):
         for name in measures:
-            st.metric(
-                name.replace("_", " "), format_number(row[index[name]]), border=True, width=240
-            )
+            # A label is Markdown: a column name (an alias the model wrote) shows as text.
+            label = escape_markdown(name.replace("_", " "))
+            st.metric(label, format_number(row[index[name]]), border=True, width=240)
 
 
 def render_sql(answer: Answer, view: View) -> None:
