@@ -61,7 +61,6 @@ Run = Callable[[str, Params], list[tuple[Any, ...]]]
 """Runs one statement inside a write transaction; returns its rows (empty for a write)."""
 
 
-
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@")
 
 
