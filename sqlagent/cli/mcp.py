@@ -106,7 +106,7 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             _serve_metrics(err)
             err.flush()
             assert auth is not None
-            mcp_server.run_http(
+            app = mcp_server.http_app(
                 agent,
                 host=args.host,
                 port=args.port,
@@ -114,6 +114,7 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 allow_hosts=args.allow_host,
                 allow_origins=args.allow_origin,
             )
+            mcp_server.run_http(app, host=args.host, port=args.port)
         else:
             mcp_server.run_stdio(agent)
     return 0

@@ -848,22 +848,10 @@ def http_app(
     return RequestGate(app, hosts=hosts, auth=auth)
 
 
-def run_http(
-    agent: Agent,
-    *,
-    host: str,
-    port: int,
-    auth: Authenticator,
-    allow_hosts: Iterable[str] = (),
-    allow_origins: Iterable[str] = (),
-) -> None:
-    """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted (see
-    ``http_app``; a non-loopback ``host`` needs tokens, which the caller checks)."""
+def run_http(app: ASGIApp, *, host: str, port: int) -> None:
+    """Serve ``app`` (``http_app``'s) at ``http://host:port/mcp`` until interrupted."""
     import uvicorn
 
-    app = http_app(
-        agent, host=host, port=port, auth=auth, allow_hosts=allow_hosts, allow_origins=allow_origins
-    )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     try:
         uvicorn.Server(config).run()
