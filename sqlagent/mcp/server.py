@@ -541,7 +541,7 @@ class AllowedHosts:
         Loopback: ``localhost``, ``127.0.0.1`` and ``[::1]`` with the port. Another address:
         that address with the port. Every address (``0.0.0.0``, ``::``): the loopback names,
         this machine's host name, its full name and their addresses, with the port. A name
-        given without a port matches any port; ``Raises UsageError`` for a malformed one.
+        given without a port matches any port. Raises ``UsageError`` for a malformed one.
         """
         bind = host.strip().strip("[]").lower()
         if is_loopback(bind):
