@@ -116,6 +116,10 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
             mcp_server.run_http(app, host=args.host, port=args.port)
         else:
+            from ..access.identity import Identity
+
+            # stdio serves the operating-system user: one the policy refuses is told now.
+            agent.for_user(Identity.local())
             mcp_server.run_stdio(agent)
     return 0
 

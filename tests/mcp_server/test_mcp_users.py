@@ -405,3 +405,21 @@ def test_stdio_answers_as_the_operating_system_user(shop: Path, tmp_path: Path) 
     assert anyio.run(run) == [["North", 3]]
     [entry] = HistoryStore(store).list()
     assert (entry.asked_by, entry.role) == (getpass.getuser(), "field")
+
+
+def test_stdio_refuses_at_start_an_operating_system_user_without_a_role(shop: Path) -> None:
+    import subprocess
+
+    from test_mcp_server import EXE
+
+    (shop.parent / "policy.yaml").write_text(POLICY.replace("default_role: field\n", ""))
+    proc = subprocess.run(
+        [EXE, "mcp", "--db", str(shop), "--policy", str(shop.parent / "policy.yaml")],
+        capture_output=True,
+        text=True,
+        env=server_env(),
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "holds no role" in proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
