@@ -10,6 +10,7 @@ import http.client
 import io
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,10 +22,13 @@ import pytest
 pytest.importorskip("mcp", reason="the mcp extra is not installed")
 
 from test_mcp_server import (
+    EXE,
     free_port,
     http_server,
     http_session,
     server_env,
+    stdio_params,
+    stdio_session,
     structured,
 )
 
@@ -372,24 +376,25 @@ def test_allowed_hosts_defaults_and_options() -> None:
     assert sdk.enable_dns_rebinding_protection and "127.0.0.1:8765" in sdk.allowed_hosts
 
 
-def test_bad_allow_options_are_a_startup_error(shop: Path) -> None:
-    import subprocess
-
-    from test_mcp_server import EXE
-
-    proc = subprocess.run(
-        [EXE, "mcp", "--db", str(shop), "--http", "--allow-origin", "app.example.com"],
+def run_mcp(*args: str) -> subprocess.CompletedProcess[str]:
+    """``sqlagent mcp ARGS`` to its end (a start-up error), stdin closed."""
+    return subprocess.run(
+        [EXE, "mcp", *args],
         capture_output=True,
         text=True,
         env=server_env(),
+        stdin=subprocess.DEVNULL,
         timeout=60,
     )
+
+
+def test_bad_allow_options_are_a_startup_error(shop: Path) -> None:
+    proc = run_mcp("--db", str(shop), "--http", "--allow-origin", "app.example.com")
     assert proc.returncode == 2 and "--allow-origin takes an origin" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_stdio_answers_as_the_operating_system_user(shop: Path, tmp_path: Path) -> None:
-    from test_mcp_server import stdio_params, stdio_session
 
     store = tmp_path / "store.sqlite3"
     (shop.parent / "policy.yaml").write_text(
@@ -408,18 +413,7 @@ def test_stdio_answers_as_the_operating_system_user(shop: Path, tmp_path: Path) 
 
 
 def test_stdio_refuses_at_start_an_operating_system_user_without_a_role(shop: Path) -> None:
-    import subprocess
-
-    from test_mcp_server import EXE
-
     (shop.parent / "policy.yaml").write_text(POLICY.replace("default_role: field\n", ""))
-    proc = subprocess.run(
-        [EXE, "mcp", "--db", str(shop), "--policy", str(shop.parent / "policy.yaml")],
-        capture_output=True,
-        text=True,
-        env=server_env(),
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    proc = run_mcp("--db", str(shop), "--policy", str(shop.parent / "policy.yaml"))
     assert proc.returncode == 1 and "holds no role" in proc.stderr
     assert proc.stdout == "" and "Traceback" not in proc.stderr
