@@ -1,4 +1,4 @@
-"""The command line: ``sqlagent ask | sql | schema | ui | mcp | knowledge``.
+"""The command line: ``sqlagent ask | sql | schema | ui | mcp | knowledge | users``.
 
 A thin shell over the Python API. It is the one place where errors become messages and exit
 codes: 0 answered, 1 refused or failed, 2 a usage or configuration error, 130 interrupted.
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .knowledge import add_parsers as add_knowledge_parser
 
     COMMANDS.update(add_knowledge_parser(sub))
+    from .users import add_parsers as add_users_parser
+
+    COMMANDS.update(add_users_parser(sub))
 
     p = sub.add_parser("ui", help="start the browser dashboard")
     _add_common(p, json_flag=False)
