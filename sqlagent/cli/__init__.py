@@ -23,6 +23,7 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
     _add_common,
+    _add_out,
     _add_voting,
     _print_error,
     _version,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
     p.add_argument("--no-narrate", action="store_true", help="skip the narration call")
     _add_voting(p)
+    _add_out(p)
 
     p = sub.add_parser("chat", help="an interactive conversation with follow-up questions")
     _add_common(p, json_flag=False)
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sql", help="run your own SQL through the same read-only guard")
     p.add_argument("sql", help="one SELECT statement ('-' reads it from standard input)")
     _add_common(p)
+    _add_out(p)
 
     p = sub.add_parser("schema", help="show what the agent sees of the database")
     _add_common(p)

@@ -46,6 +46,14 @@ def _add_common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _add_out(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also write the result rows to FILE (.csv, .xlsx or .parquet)",
+    )
+
+
 def _add_voting(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--candidates", type=int, metavar="N", help="generate N candidate queries and vote"
