@@ -44,6 +44,8 @@ from .analysis import (
     _pseudo,
     _scope_chain,
     _scope_outputs,
+    _system_refusal,
+    _system_refused,
     _table_suggestions,
     _table_text,
     _visible_columns,
@@ -402,7 +404,11 @@ def _check_in_source(
         info = ana.infos.get(source.name)
         if info is None:
             return  # a table function or an allowed file: its columns are not known here
-        if _has_visible(info, name, ana) or _pseudo(name, ana):
+        if _has_visible(info, name, ana):
+            return
+        if _pseudo(name, ana):
+            if _system_refused(name, ana):
+                raise _system_refusal(name)
             return
         if _denied_in(info, name, ana):
             raise PolicyViolation(_denied_message(info, name))
@@ -433,7 +439,14 @@ def _check_in_source(
 
 def _check_unqualified(column: exp.Column, scope: Scope, ana: _Analysis) -> None:
     name = column.name
-    if _pseudo(name, ana) and any(isinstance(s, exp.Table) for s in scope.sources.values()):
+    # A system column the policy refuses is let through only where a source really has a
+    # column of that name (a view may): sources that cannot tell are not trusted with it.
+    system = _system_refused(name, ana)
+    if (
+        not system
+        and _pseudo(name, ana)
+        and any(isinstance(s, exp.Table) for s in scope.sources.values())
+    ):
         return
     order = column.find_ancestor(exp.Order, exp.Select)
     if (
@@ -452,6 +465,8 @@ def _check_unqualified(column: exp.Column, scope: Scope, ana: _Analysis) -> None
             if isinstance(src, exp.Table):
                 info = ana.infos.get(src.name)
                 if info is None:
+                    if system:
+                        continue
                     return  # an opaque source (table function) may well provide it
                 if _has_visible(info, name, ana):
                     holders.append(f"{alias}.{name}")
@@ -463,6 +478,8 @@ def _check_unqualified(column: exp.Column, scope: Scope, ana: _Analysis) -> None
                 read.append(alias)
                 outputs = _scope_outputs(src)
                 if outputs is None:
+                    if system:
+                        continue
                     return
                 if _in(name, outputs):
                     holders.append(f"{alias}.{name}")
@@ -473,6 +490,8 @@ def _check_unqualified(column: exp.Column, scope: Scope, ana: _Analysis) -> None
         raise PolicyViolation(_denied_message(denied[0], name))
     if len(holders) == 1:
         return  # an outer reference the optimizer left as it was; the name does resolve
+    if system and not holders:
+        raise _system_refusal(name)
     if holders:
         raise UnknownColumn(
             f"Ambiguous column '{name}': it is in {', '.join(h.split('.')[0] for h in holders)}. "
