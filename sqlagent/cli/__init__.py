@@ -30,6 +30,7 @@ from .common import (
     seconds,
 )
 from .schema import _cmd_schema
+from .terminal import terminal_stream
 from .ui import _cmd_ui
 
 
@@ -140,8 +141,9 @@ def main(
     argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    # Everything written from here on may carry data: terminal escapes in it are shown, not run.
+    out = terminal_stream(out or sys.stdout)
+    err = terminal_stream(err or sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -185,9 +185,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     settings = _eval_settings(args)
-    dataset = load_dataset(
-        args.dataset, db=args.db, limit=args.limit, default_db=_sample_database
-    )
+    dataset = load_dataset(args.dataset, db=args.db, limit=args.limit, default_db=_sample_database)
     cache = Path(args.cache_dir) if args.cache_dir else None
     dataset = for_engine(dataset, args.engine, cache=cache)
     if args.oracle:

@@ -10,8 +10,7 @@ import duckdb
 import openpyxl
 import pyarrow.parquet as pq
 import pytest
-
-from sqlagent.cli import main
+from clirun import run_main as run
 
 SQL = "SELECT v, n FROM t ORDER BY id"
 
@@ -27,12 +26,6 @@ def hostile_db(tmp_path: Path) -> Path:
     )
     con.close()
     return path
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_out_csv(hostile_db: Path, tmp_path: Path) -> None:
