@@ -12,7 +12,6 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.optimizer.scope import Scope
 
-from ..errors import UnsafeSQL
 from ..types import SchemaInfo, TableInfo
 from .messages import _listing
 from .policy import _PolicyMatcher
@@ -222,19 +221,6 @@ def _visible_columns(info: TableInfo, ana: _Analysis) -> list[str]:
 
 def _pseudo(name: str, ana: _Analysis) -> bool:
     return name.lower() in ana.rules.pseudo_columns
-
-
-def _system_refused(name: str, ana: _Analysis) -> bool:
-    """Whether ``name`` is a system column (``xmin``, ``ctid``) the policy does not allow."""
-    return name.lower() in ana.rules.system_columns and not ana.matcher.policy.allow_server_info
-
-
-def _system_refusal(name: str) -> UnsafeSQL:
-    return UnsafeSQL(
-        f"Column {name} is a PostgreSQL system column: it shows transaction ids and where rows "
-        "are stored, server details the policy does not allow",
-        hint="Set allow_server_info: true in the policy to permit system columns.",
-    )
 
 
 def _in(name: str, names: Iterable[str]) -> bool:

@@ -44,14 +44,12 @@ from .analysis import (
     _pseudo,
     _scope_chain,
     _scope_outputs,
-    _system_refusal,
-    _system_refused,
     _table_suggestions,
     _table_text,
     _visible_columns,
     _visible_tables,
 )
-from .denied import _check_denied_references, _check_star_leaks
+from .denied import _check_denied_references, _check_star_leaks, _check_system_columns
 from .policy import _PolicyMatcher
 from .rules import DialectRules
 
@@ -156,6 +154,7 @@ def _analyse(
     work = normalize_identifiers(tree.copy(), dialect=dialect)
     ana = _Analysis(rules, _PolicyMatcher(policy, schema), schema, dialect)
     _resolve_tables(work, ana)
+    _check_system_columns(work, ana)
     if ana.restrict_stars:
         _check_star_leaks(work, ana)
         _check_denied_references(work, ana)
@@ -404,11 +403,7 @@ def _check_in_source(
         info = ana.infos.get(source.name)
         if info is None:
             return  # a table function or an allowed file: its columns are not known here
-        if _has_visible(info, name, ana):
-            return
-        if _pseudo(name, ana):
-            if _system_refused(name, ana):
-                raise _system_refusal(name)
+        if _has_visible(info, name, ana) or _pseudo(name, ana):
             return
         if _denied_in(info, name, ana):
             raise PolicyViolation(_denied_message(info, name))
@@ -439,14 +434,7 @@ def _check_in_source(
 
 def _check_unqualified(column: exp.Column, scope: Scope, ana: _Analysis) -> None:
     name = column.name
-    # A system column the policy refuses is let through only where a source really has a
-    # column of that name (a view may): sources that cannot tell are not trusted with it.
-    system = _system_refused(name, ana)
-    if (
-        not system
-        and _pseudo(name, ana)
-        and any(isinstance(s, exp.Table) for s in scope.sources.values())
-    ):
+    if _pseudo(name, ana) and any(isinstance(s, exp.Table) for s in scope.sources.values()):
         return
     order = column.find_ancestor(exp.Order, exp.Select)
     if (
@@ -465,8 +453,6 @@ def _check_unqualified(column: exp.Column, scope: Scope, ana: _Analysis) -> None
             if isinstance(src, exp.Table):
                 info = ana.infos.get(src.name)
                 if info is None:
-                    if system:
-                        continue
                     return  # an opaque source (table function) may well provide it
                 if _has_visible(info, name, ana):
                     holders.append(f"{alias}.{name}")
@@ -478,8 +464,6 @@ def _check_unqualified(column: exp.Column, scope: Scope, ana: _Analysis) -> None
                 read.append(alias)
                 outputs = _scope_outputs(src)
                 if outputs is None:
-                    if system:
-                        continue
                     return
                 if _in(name, outputs):
                     holders.append(f"{alias}.{name}")
@@ -490,8 +474,6 @@ def _check_unqualified(column: exp.Column, scope: Scope, ana: _Analysis) -> None
         raise PolicyViolation(_denied_message(denied[0], name))
     if len(holders) == 1:
         return  # an outer reference the optimizer left as it was; the name does resolve
-    if system and not holders:
-        raise _system_refusal(name)
     if holders:
         raise UnknownColumn(
             f"Ambiguous column '{name}': it is in {', '.join(h.split('.')[0] for h in holders)}. "
