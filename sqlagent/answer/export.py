@@ -93,7 +93,7 @@ def defuse_formula(text: str) -> str:
     """``text`` with a leading ``'`` when a spreadsheet would read it as a formula.
 
     The first character counts, and so does the first after leading whitespace (spreadsheets
-    trim it). Text that is only a negative number is left alone.
+    trim it). Text that is exactly a negative number (``-12.5``, ``-1e3``) is left alone.
 
     >>> defuse_formula("=1+1"), defuse_formula("  @SUM(A1)"), defuse_formula("-12.5")
     ("'=1+1", "'  @SUM(A1)", '-12.5')
@@ -103,7 +103,7 @@ def defuse_formula(text: str) -> str:
     stripped = text.lstrip()
     if text[0] not in FORMULA_STARTS and stripped[:1] not in FORMULA_STARTS:
         return text
-    if _NEGATIVE_NUMBER.fullmatch(stripped) and stripped == text.strip():
+    if _NEGATIVE_NUMBER.fullmatch(text):
         return text
     return "'" + text
 

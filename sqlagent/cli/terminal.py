@@ -59,8 +59,9 @@ class TerminalStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        """Flush the wrapped stream."""
-        self.stream.flush()
+        """Flush the wrapped stream (unless it is closed: this one may outlive it)."""
+        if not getattr(self.stream, "closed", False):
+            self.stream.flush()
 
     def isatty(self) -> bool:
         """Whether the wrapped stream is a terminal."""

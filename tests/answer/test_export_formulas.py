@@ -39,6 +39,9 @@ HOSTILE_TEXT: list[tuple[str, str]] = [
     ("-12.5", "-12.5"),  # only a negative number: a spreadsheet reads the number it says
     ("-1e3", "-1e3"),
     ("- 5", "'- 5"),
+    (" -5", "' -5"),  # only text that is exactly a negative number is kept
+    ("\t-5", "'\t-5"),
+    ("-5 ", "'-5 "),
     ("-", "'-"),
     ("a=1", "a=1"),
     ("Zürich 中文 🙂", "Zürich 中文 🙂"),
