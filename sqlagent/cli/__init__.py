@@ -23,12 +23,14 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
     _add_common,
+    _add_out,
     _add_voting,
     _print_error,
     _version,
     seconds,
 )
 from .schema import _cmd_schema
+from .terminal import terminal_stream
 from .ui import _cmd_ui
 
 
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
     p.add_argument("--no-narrate", action="store_true", help="skip the narration call")
     _add_voting(p)
+    _add_out(p)
 
     p = sub.add_parser("chat", help="an interactive conversation with follow-up questions")
     _add_common(p, json_flag=False)
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sql", help="run your own SQL through the same read-only guard")
     p.add_argument("sql", help="one SELECT statement ('-' reads it from standard input)")
     _add_common(p)
+    _add_out(p)
 
     p = sub.add_parser("schema", help="show what the agent sees of the database")
     _add_common(p)
@@ -140,8 +144,9 @@ def main(
     argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    # Everything written from here on may carry data: terminal escapes in it are shown, not run.
+    out = terminal_stream(out or sys.stdout)
+    err = terminal_stream(err or sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -115,7 +115,7 @@ def test_ask_shows_narrative_table_chart_and_sql(knowledge: Path) -> None:
     assert "merchants" in at.code[0].value and "GROUP BY" in at.code[0].value
     assert "**Tables:** `merchants`" in page
     assert "**Tokens:**" in page
-    assert [b.label for b in at.download_button] == ["CSV", "Parquet"]
+    assert [b.label for b in at.download_button] == ["CSV", "Excel", "Parquet"]
     # The model was asked once for SQL and once to narrate.
     assert len(llm.calls) == 2 and llm.calls[1].streamed
 
