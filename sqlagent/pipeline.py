@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .answer.gate import NarrationGate
 from .answer.grounding import ungrounded_numbers
-from .answer.markup import grounding_texts, strip_ungrounded
+from .answer.markup import forged_fragments, grounding_texts, strip_ungrounded
 from .answer.summarize import plain_narrative, result_summary
 from .context.fence import data_line
 from .db.base import bound_bytes, call_within, execute_within, timeout_message
@@ -730,7 +730,8 @@ def _narrate(
     messages = narration_messages(
         question, guarded.sql, result, max_rows=settings.narrate_rows, summary=summary
     )
-    grounded = grounding_texts(result.columns, result.rows, also=(question,))
+    grounded = grounding_texts(result.rows, also=(question,))
+    forged = forged_fragments(guarded.sql)
 
     def on_token(token: str) -> None:
         rec.emit("token", token)
@@ -741,7 +742,11 @@ def _narrate(
 
     # Only a listener gets the narration as it streams, each piece checked before it goes.
     gate = (
-        NarrationGate(grounded, lambda t: _invented(t, summary, question, guarded.sql, result))
+        NarrationGate(
+            grounded,
+            lambda t: _invented(t, summary, question, guarded.sql, result),
+            forged=forged,
+        )
         if rec.listening
         else None
     )
@@ -776,7 +781,7 @@ def _narrate(
                     return plain_narrative(result)
             # Links, images and markup the result does not hold are a way out for data (an
             # image is fetched by the front end that shows it): only their words stay.
-            stripped = strip_ungrounded(text, grounded)
+            stripped = strip_ungrounded(text, grounded, forged=forged)
             if stripped.removed:
                 info["removed_markup"] = [data_line(r, 200) for r in stripped.removed[:20]]
                 text = stripped.text.strip()

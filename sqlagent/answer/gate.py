@@ -40,14 +40,21 @@ class NarrationGate:
 
     Text is held until a sentence ends (or a line), and never cut inside a link, an image or a
     tag. Each piece is then checked as the whole narration is: ``strip_ungrounded`` against
-    ``grounded``, and ``invented`` (the numbers it states that the result does not show).
-    A piece with an invented number stops the release (the narration will be asked for
-    again); markup is released stripped, and only if everything shown so far stays free of
-    ungrounded markup as a whole.
+    ``grounded`` (and ``forged``), and ``invented`` (the numbers it states that the result
+    does not show). A piece with an invented number stops the release (the narration will be
+    asked for again); markup is released stripped, and only if everything shown so far stays
+    free of ungrounded markup as a whole.
     """
 
-    def __init__(self, grounded: Sequence[str], invented: Callable[[str], Sequence[str]]) -> None:
+    def __init__(
+        self,
+        grounded: Sequence[str],
+        invented: Callable[[str], Sequence[str]],
+        *,
+        forged: Sequence[str] = (),
+    ) -> None:
         self._grounded = tuple(grounded)
+        self._forged = tuple(forged)
         self._invented = invented
         self._raw: list[str] = []
         self._pending = ""
@@ -81,6 +88,9 @@ class NarrationGate:
                     return m.start()
         return None
 
+    def _strip(self, text: str) -> str:
+        return strip_ungrounded(text, self._grounded, forged=self._forged).text
+
     def _judge(self, piece: str) -> str:
         text = piece if self.shown else piece.lstrip()
         if not text.strip():
@@ -88,11 +98,11 @@ class NarrationGate:
         if self._invented(text):
             self.blocked = True
             return ""
-        kept = strip_ungrounded(text, self._grounded).text
+        kept = self._strip(text)
         if not self.shown:
             kept = kept.lstrip()
         candidate = self.shown + kept
-        if strip_ungrounded(candidate, self._grounded).text != candidate:
+        if self._strip(candidate) != candidate:
             # Pieces that are harmless apart could form a construct together: hold all.
             self.blocked = True
             return ""

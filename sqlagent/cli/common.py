@@ -46,6 +46,14 @@ def _add_common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _add_out(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also write the result rows to FILE (.csv, .xlsx or .parquet)",
+    )
+
+
 def _add_voting(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--candidates", type=int, metavar="N", help="generate N candidate queries and vote"
@@ -100,6 +108,7 @@ def _agent(args: argparse.Namespace, settings: Settings) -> Agent:
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int = 50) -> str:
     """A plain-text table of at most ``limit`` rows, numbers right-aligned."""
     from ..types import to_json_value
+    from .terminal import visible
 
     def cell(v: Any) -> str:
         j = to_json_value(v)
@@ -108,10 +117,12 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: i
         if isinstance(j, float):
             return f"{j:,.4f}".rstrip("0").rstrip(".") if abs(j) < 1e15 else str(j)
         text = str(j) if not isinstance(j, (dict, list)) else json.dumps(j, ensure_ascii=False)
-        text = " ".join(text.split())
+        # Made visible before measuring: the width is that of what the terminal shows.
+        text = visible(" ".join(text.split()))
         return text if len(text) <= 40 else text[:39] + "…"
 
     shown = [[cell(v) for v in row] for row in rows[:limit]]
+    columns = [visible(" ".join(str(c).split())) for c in columns]
     numeric = [
         all(isinstance(to_json_value(r[i]), (int, float)) for r in rows[:limit] if r[i] is not None)
         for i in range(len(columns))

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from sqlagent.errors import LLMUnavailable
 from sqlagent.store.history import HistoryStore
 from sqlagent.testing import ScriptedLLM
-from ui.format import shown_text
+from ui.format import escape_markdown, shown_text
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ui" / "app.py"
@@ -115,7 +115,7 @@ def test_ask_shows_narrative_table_chart_and_sql(knowledge: Path) -> None:
     assert "merchants" in at.code[0].value and "GROUP BY" in at.code[0].value
     assert "**Tables:** `merchants`" in page
     assert "**Tokens:**" in page
-    assert [b.label for b in at.download_button] == ["CSV", "Parquet"]
+    assert [b.label for b in at.download_button] == ["CSV", "Excel", "Parquet"]
     # The model was asked once for SQL and once to narrate.
     assert len(llm.calls) == 2 and llm.calls[1].streamed
 
@@ -197,6 +197,16 @@ def test_the_narration_streams_checked_after_the_table(
 
 
 # --------------------------------------------------------------------------- failures
+
+
+def test_a_metric_label_from_the_model_shows_as_text(knowledge: Path) -> None:
+    """A metric's label is Markdown; the alias the model wrote is shown, not rendered."""
+    alias = "![x](https://attacker.example/p?d=1) :red[alarm] <b>total</b>"
+    sql = f'SELECT COUNT(*) AS "{alias}" FROM merchants'
+    at = ask(start(ScriptedLLM([sql, "There are many merchants."])), "How many merchants?")
+    [metric] = at.metric
+    assert shown_text(metric.label) == alias
+    assert metric.label == escape_markdown(alias) != alias
 
 
 def test_refused_sql_is_a_readable_error_with_the_sql(knowledge: Path) -> None:
