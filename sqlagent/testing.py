@@ -267,6 +267,10 @@ class FakeOpenAIServer:
         httpd.daemon_threads = True
         httpd.block_on_close = False
         self._httpd = httpd
+        # A port used by an earlier server is a new endpoint now: nothing it rejected holds.
+        from .llm.client import forget_unsupported
+
+        forget_unsupported(self.base_url)
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

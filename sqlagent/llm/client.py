@@ -68,6 +68,14 @@ _PARAM_WORDS = {
     "stream_options": ("stream_options", "include_usage", "stream options"),
     "prediction": ("prediction", "predicted output"),
 }
+
+
+def forget_unsupported(endpoint: str) -> None:
+    """Forget what ``endpoint`` (a base URL) rejected: a new server now answers there."""
+    with _UNSUPPORTED_LOCK:
+        _UNSUPPORTED.pop(_without_userinfo(endpoint.rstrip("/")), None)
+
+
 # `stream` itself, but not `stream_options` nor "stream options".
 _STREAM_WORD = re.compile(r"\bstream(?:ing)?\b(?![ _-]?options)")
 
