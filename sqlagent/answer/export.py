@@ -157,14 +157,14 @@ def _excel_value(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return value if abs(value) < 10**_EXCEL_DIGITS else str(value)
+        return value if abs(value) < 10**_EXCEL_DIGITS else _excel_text(str(value))
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
             return None
         if len(value.as_tuple().digits) > _EXCEL_DIGITS:
-            return _csv_cell(value)
+            return _excel_text(_csv_cell(value))
         return value
     if isinstance(value, (_dt.datetime, _dt.time)) and value.tzinfo is not None:
         return _excel_text(value.isoformat())  # Excel has no time zones: keep the offset

@@ -121,6 +121,7 @@ def test_excel_types_and_limits() -> None:
         {"k": "=1"},
         "\x1b[31mred\x00",
         "x" * 40000,
+        -(2**70),
     ]
     columns = [f"c{i}" for i in range(len(values))]
     sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes(columns, [tuple(values)]))).active
@@ -135,6 +136,7 @@ def test_excel_types_and_limits() -> None:
     assert got[7] == '{"k": "=1"}'
     assert got[8] == "\\x1b[31mred\\x00"  # XML cannot hold these controls: shown, not dropped
     assert len(got[9]) == 32767 and got[9].endswith("…")
+    assert got[10] == str(-(2**70))  # text that is exactly a negative number: no quote
 
 
 def test_a_real_duckdb_result_with_hostile_values(tmp_path: Path) -> None:
