@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .observe.otel import AnswerSpans
     from .pipeline import EventHandler
     from .store.history import HistoryStore
+    from .streaming import StreamEvent
     from .types import Answer, Context, SchemaInfo
 
 __all__ = ["LLM_HELP", "Agent"]
@@ -593,6 +594,31 @@ class Agent:
         if conversation is not None:
             conversation.add(answer)
         return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        conversation: Conversation | None = None,
+        user: Identity | str | Mapping[str, Any] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """``ask``, as events that arrive while it runs (see ``sqlagent.streaming``).
+
+        The SQL once it passes the guard, the table, the chart, the narration a checked
+        sentence at a time, then ``Finished`` with the same answer ``ask`` returns (recorded
+        the same way). Errors ``ask`` raises are raised by the iterator::
+
+            for event in agent.ask_stream("Total spend by city?"):
+                if isinstance(event, NarrationDelta):
+                    print(event.text, end="", flush=True)
+        """
+        from .streaming import stream_answer
+
+        return stream_answer(
+            lambda on_event: self.ask(
+                question, conversation=conversation, on_event=on_event, user=user
+            )
+        )
 
     def sql(
         self,

@@ -135,8 +135,23 @@ class UnknownColumn(GuardError):
 # --------------------------------------------------------------------------- execution
 
 
+MAX_MESSAGE_CHARS = 2_000
+"""The longest database message kept: a driver's message can quote a value of any size, and
+the message is shown on every screen and sent back to the model for a repair."""
+
+
 class ExecutionError(SqlAgentError):
-    """The database rejected the statement or failed while running it."""
+    """The database rejected the statement or failed while running it.
+
+    >>> len(ExecutionError("Conversion Error: " + "x" * 10_000).message) < 2_100
+    True
+    """
+
+    def __init__(self, message: str, *, sql: str | None = None, hint: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            cut = len(message) - MAX_MESSAGE_CHARS
+            message = f"{message[:MAX_MESSAGE_CHARS]}… ({cut:,} more characters)"
+        super().__init__(message, sql=sql, hint=hint)
 
 
 class QueryTimeout(ExecutionError):

@@ -91,7 +91,11 @@ class Event:
     """Progress of the chain, for interfaces that show it (``kind`` names the step)."""
 
     kind: str
-    """context, generate, check, execute, repair, narrate, token, done."""
+    """context, generate, check, execute, repair, result, narrate, token, narration, done.
+
+    ``token`` is a raw piece of the narration as the model streams it, unchecked; ``narration``
+    is a checked piece, safe to show (see ``sqlagent.streaming``). ``result`` carries the
+    ``sql`` and ``result`` the answer is made of, before it is narrated."""
     message: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
 
@@ -106,6 +110,11 @@ class _Recorder:
         self.steps: list[Step] = []
         self._on_event = on_event
         self._lock = threading.Lock()  # candidates record from several threads
+
+    @property
+    def listening(self) -> bool:
+        """True when someone receives the events (streamed narration is then checked)."""
+        return self._on_event is not None
 
     def emit(self, kind: str, message: str = "", **data: Any) -> None:
         if self._on_event is not None:
@@ -322,6 +331,7 @@ def ask(
             attempts.append(Attempt(example.sql, exc.info(), source="verified"))
         else:
             attempts.append(Attempt(guarded.sql, source="verified"))
+            rec.emit("result", "Result ready", sql=guarded.sql, result=result, verified=True)
             return finish(
                 sql=guarded.sql,
                 columns=result.columns,
@@ -379,6 +389,7 @@ def ask(
         return finish(sql=last_sql, error=outcome.info())
     guarded, result = outcome
 
+    rec.emit("result", "Result ready", sql=guarded.sql, result=result, verified=False)
     narrative = _narrate(question, guarded, result, llm, settings, rec)
     return finish(
         sql=guarded.sql,
@@ -418,13 +429,18 @@ def _generate_until_valid(
     tag = {} if candidate is None else {"candidate": candidate}
     asked_for_sql = hinted_values = False
     last_success: Outcome | None = None
+    # The query being repaired: most of the repaired one repeats it, so it goes along as the
+    # predicted output (an endpoint that supports it returns the repeated part much faster).
+    previous_sql: str | None = None
     for attempt in range(settings.max_repairs + 1):
         step_name = "generate" if attempt == 0 else "repair"
         rec.emit(step_name, "Writing SQL" if attempt == 0 else f"Repairing (try {attempt})", **tag)
         completion: Completion | None = None
         try:
             with rec.step(step_name, attempt=attempt, **tag) as info:
-                completion = _generation_call(llm, messages, settings, temperature, info)
+                completion = _generation_call(
+                    llm, messages, settings, temperature, info, prediction=previous_sql
+                )
                 reply = _read_reply(completion)
         except NoSQLInReply as exc:
             attempts.append(Attempt(None, exc.info()))
@@ -433,6 +449,7 @@ def _generate_until_valid(
             # Asked once for the query alone: a model that answered in prose often complies.
             asked_for_sql = True
             last_error = exc
+            previous_sql = None
             messages = no_sql_messages(messages, completion.text, exc, question)
             continue
         except LLMError as exc:
@@ -452,6 +469,7 @@ def _generate_until_valid(
         except (GuardError, ExecutionError) as exc:
             attempts.append(Attempt(reply.sql, exc.info()))
             last_error = exc
+            previous_sql = reply.sql
             detail = repair_detail(exc, reply.sql, schema)
             messages = repair_messages(messages, completion.text, exc, question, detail)
             continue
@@ -464,6 +482,7 @@ def _generate_until_valid(
                 with rec.step("check_values") as info:
                     info["hint"] = hint
                 messages = repair_messages(messages, completion.text, empty, question, hint)
+                previous_sql = reply.sql
                 last_success = (guarded, result)
                 continue
         attempts.append(Attempt(guarded.sql))
@@ -481,9 +500,13 @@ def _generation_call(
     settings: Settings,
     temperature: float,
     info: dict[str, Any],
+    *,
+    prediction: str | None = None,
 ) -> Completion:
     """One generation call; a reply cut off at the token limit is asked for once more with a
-    higher limit, unless the query itself came through whole."""
+    higher limit, unless the query itself came through whole.
+
+    ``prediction`` (the query a repair starts from) is passed to a model that takes it."""
     options: dict[str, Any] = {}
     if settings.max_tokens is not None:
         options["max_tokens"] = settings.max_tokens
@@ -491,6 +514,8 @@ def _generation_call(
         from .llm.outcome import REPLY_SCHEMA
 
         options["response_format"] = REPLY_SCHEMA
+    if prediction and _takes(llm, "prediction"):
+        options["prediction"] = prediction
     completion = llm.complete(messages, temperature=temperature, **options)
     info["usage"] = completion.usage
     info["reply"] = completion.text
@@ -509,6 +534,19 @@ def _generation_call(
             hint="Raise SQLAGENT_MAX_TOKENS, or use a model that reasons less before answering.",
         )
     return completion
+
+
+def _takes(llm: LLM, keyword: str) -> bool:
+    """True when ``llm.complete`` accepts ``keyword`` (an optional one of the protocol)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(llm.complete).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 def _whole_query(text: str) -> bool:
@@ -693,7 +731,7 @@ def _narrate(
     """
     if not settings.narrate or llm is None:
         return plain_narrative(result)
-    from .answer.markup import lazy_grounding_texts, strip_ungrounded
+    from .answer.markup import forged_fragments, grounding_texts, strip_ungrounded
 
     rec.emit("narrate", "Writing the answer")
     # One summary for the request and for checking the numbers of the reply against it.
@@ -701,13 +739,41 @@ def _narrate(
     messages = narration_messages(
         question, guarded.sql, result, max_rows=settings.narrate_rows, summary=summary
     )
+    forged = forged_fragments(guarded.sql)
+    made: list[tuple[str, ...]] = []
+
+    def grounded() -> tuple[str, ...]:
+        # Made on first need only: the cells of a thousand rows as text, which the markup
+        # check reads only when the narrative holds a link, image or tag.
+        if not made:
+            made.append(grounding_texts(result.rows, also=(question,)))
+        return made[0]
+
+    def lazily(texts: Callable[[], tuple[str, ...]]) -> Iterator[str]:
+        yield from texts()
+
+    def on_token(token: str) -> None:
+        rec.emit("token", token)
+        if gate is not None:
+            shown = gate.feed(token)
+            if shown:
+                rec.emit("narration", shown)
+
+    # Only a listener gets the narration as it streams, each piece checked before it goes.
+    from .answer.gate import NarrationGate
+
+    gate = (
+        NarrationGate(
+            grounded(),
+            lambda t: _invented(t, summary, question, guarded.sql, result),
+            forged=forged,
+        )
+        if rec.listening
+        else None
+    )
     try:
         with rec.step("narrate") as info:
-            completion = llm.complete(
-                messages,
-                temperature=0.0,
-                on_token=lambda t: rec.emit("token", t),
-            )
+            completion = llm.complete(messages, temperature=0.0, on_token=on_token)
             info["usage"] = completion.usage
             text = completion.text.strip()
             invented = _invented(text, summary, question, guarded.sql, result)
@@ -736,9 +802,7 @@ def _narrate(
                     return plain_narrative(result)
             # Links, images and markup the result does not hold are a way out for data (an
             # image is fetched by the front end that shows it): only their words stay.
-            stripped = strip_ungrounded(
-                text, lazy_grounding_texts(result.columns, result.rows, also=(question,))
-            )
+            stripped = strip_ungrounded(text, lazily(grounded), forged=forged)
             if stripped.removed:
                 info["removed_markup"] = [data_line(r, 200) for r in stripped.removed[:20]]
                 text = stripped.text.strip()

@@ -68,7 +68,8 @@ class Policy:
     refused by name (e.g. read_csv)."""
     allow_server_info: bool = False
     """Let queries read details of the server and session: system variables (``@@version``),
-    ``version()``, ``current_user``, server addresses."""
+    ``version()``, ``current_user``, server addresses, PostgreSQL's system columns (``xmin``,
+    ``ctid``...)."""
     max_rows: int = 1000
     statement_timeout: float = 30.0
     max_sql_length: int = 100_000

@@ -14,6 +14,7 @@ timeouts) can be tested without a network::
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -68,12 +69,14 @@ class ScriptedCall(list[dict[str, str]]):
         streamed: bool,
         max_tokens: int | None = None,
         response_format: Mapping[str, Any] | None = None,
+        prediction: str | None = None,
     ) -> None:
         super().__init__(dict(m) for m in messages)
         self.temperature = temperature
         self.streamed = streamed
         self.max_tokens = max_tokens
         self.response_format = response_format
+        self.prediction = prediction
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -123,10 +126,11 @@ class ScriptedLLM:
         on_token: Callable[[str], None] | None = None,
         max_tokens: int | None = None,
         response_format: Mapping[str, Any] | None = None,
+        prediction: str | None = None,
     ) -> Completion:
         """The next scripted reply (raised, if it is an exception)."""
         call = ScriptedCall(
-            messages, temperature, on_token is not None, max_tokens, response_format
+            messages, temperature, on_token is not None, max_tokens, response_format, prediction
         )
         with self._lock:
             self.calls.append(call)
@@ -206,9 +210,16 @@ class FakeOpenAIServer:
     ``headers``). Past the end of the script it answers 500, saying so, without retry.
 
     ``rejects`` names request parameters this server does not support (``response_format``,
-    ``stream_options``, ...), or one value of one (``response_format:json_schema``): a request
-    carrying one is answered 400 naming it, as vLLM, llama.cpp and older proxies do, without
-    using a script item.
+    ``stream_options``, ``stream``, ``prediction``, ...), or one value of one
+    (``response_format:json_schema``): a request carrying one is answered 400 naming it, as
+    vLLM, llama.cpp and older proxies do, without using a script item.
+
+    ``tokens_per_second`` makes the server generate at that rate (tokens as
+    ``fake_token_count`` counts them): a streamed reply sends its words as they are
+    "generated", a plain one answers once all are. A request's ``prediction`` (OpenAI's
+    predicted outputs) is honoured: the tokens of the reply it predicts cost no time, and the
+    usage reports them as accepted (``completion_tokens_details``). ``streams=False`` makes a
+    server that ignores ``stream`` and always answers with one JSON reply.
     """
 
     def __init__(
@@ -217,8 +228,14 @@ class FakeOpenAIServer:
         *,
         models: Sequence[str] = ("fake-model",),
         rejects: Sequence[str] = (),
+        tokens_per_second: float | None = None,
+        streams: bool = True,
     ) -> None:
+        if tokens_per_second is not None and tokens_per_second <= 0:
+            raise ValueError("tokens_per_second must be greater than zero")
         self.rejects = tuple(rejects)
+        self.tokens_per_second = tokens_per_second
+        self.streams = streams
         self._script = list(script)
         self._next = 0
         self.models = tuple(models)
@@ -250,6 +267,10 @@ class FakeOpenAIServer:
         httpd.daemon_threads = True
         httpd.block_on_close = False
         self._httpd = httpd
+        # A port used by an earlier server is a new endpoint now: nothing it rejected holds.
+        from .llm.client import forget_unsupported
+
+        forget_unsupported(self.base_url)
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -353,10 +374,20 @@ class _Handler(BaseHTTPRequestHandler):
             return  # stopping: hang up without an answer
         if reply.status != 200:
             self._send_failure(reply)
-        elif request.get("stream"):
+        elif request.get("stream") and self.fake.streams:
             self._send_stream(request, reply)
         else:
+            if self.fake._wait(self._generation_seconds(request, reply.text)):
+                return
             self._send_json(200, _completion(request, reply), reply.headers)
+
+    def _generation_seconds(self, request: Mapping[str, Any], text: str) -> float:
+        """How long generating ``text`` takes at the server's rate: predicted tokens are free."""
+        rate = self.fake.tokens_per_second
+        if rate is None:
+            return 0.0
+        accepted, _ = _prediction_tokens(request, text)
+        return max(0, fake_token_count(text) - accepted) / rate
 
     # ----------------------------------------------------------------------- answers
 
@@ -401,8 +432,17 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in (reply.headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            for i, chunk in enumerate(_stream_chunks(request, reply.text, reply.finish_reason)):
-                if i and self.fake._wait(reply.chunk_delay):
+            chunks = list(_stream_chunks(request, reply.text, reply.finish_reason))
+            # The generation time, spread over the chunks that carry text.
+            pieces = sum(
+                1 for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")
+            )
+            per_piece = self._generation_seconds(request, reply.text) / max(pieces, 1)
+            for i, chunk in enumerate(chunks):
+                delay = reply.chunk_delay if i else 0.0
+                if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                    delay += per_piece
+                if delay and self.fake._wait(delay):
                     return
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
@@ -438,11 +478,31 @@ def _usage_for(request: Mapping[str, Any], text: str) -> dict[str, int]:
         if isinstance(m, dict)
     )
     completion = fake_token_count(text)
-    return {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if request.get("prediction"):
+        accepted, rejected = _prediction_tokens(request, text)
+        usage["completion_tokens_details"] = {
+            "accepted_prediction_tokens": accepted,
+            "rejected_prediction_tokens": rejected,
+        }
+    return usage
+
+
+def _prediction_tokens(request: Mapping[str, Any], text: str) -> tuple[int, int]:
+    """Tokens of ``text`` the request's ``prediction`` foresaw, and those of it that it did not
+    (the characters the two have in common, in order, as tokens)."""
+    prediction = request.get("prediction")
+    content = prediction.get("content") if isinstance(prediction, Mapping) else None
+    if not isinstance(content, str) or not content:
+        return 0, 0
+    matcher = difflib.SequenceMatcher(None, content, text, autojunk=False)
+    common = sum(block.size for block in matcher.get_matching_blocks())
+    accepted = min(fake_token_count(text), common // 4)
+    return accepted, max(0, fake_token_count(content) - accepted)
 
 
 def _completion(request: Mapping[str, Any], reply: FakeReply) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def test_the_chain_has_a_folder_per_step() -> None:
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert top == [
         "__init__", "__main__", "api", "conversation", "errors", "pipeline", "sample",
-        "settings", "testing", "types",
+        "settings", "streaming", "testing", "types",
     ]  # fmt: skip
 
 

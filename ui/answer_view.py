@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -9,7 +10,13 @@ from typing import Any, cast
 import streamlit as st
 
 from sqlagent.answer.charts import ChartKind, applicable_kinds, choose_chart, vega_lite_spec
-from sqlagent.answer.export import file_stem, to_csv_bytes, to_parquet_bytes
+from sqlagent.answer.export import (
+    excel_available,
+    file_stem,
+    to_csv_bytes,
+    to_parquet_bytes,
+    to_xlsx_bytes,
+)
 from sqlagent.api import Agent
 from sqlagent.types import Answer, Attempt, ErrorInfo
 
@@ -253,26 +260,28 @@ def render_result(answer: Answer) -> None:
     with st.container(horizontal=True, vertical_alignment="center"):
         st.caption(row_count_text(answer))
         stem = file_stem(answer.question)
-        st.download_button(
-            "CSV",
-            data=lambda: to_csv_bytes(columns, rows),
-            file_name=f"{stem}.csv",
-            mime="text/csv",
-            icon=":material/download:",
-            key=f"csv_{answer.id}",
-            on_click="ignore",
-            type="tertiary",
-        )
-        st.download_button(
-            "Parquet",
-            data=lambda: to_parquet_bytes(columns, rows),
-            file_name=f"{stem}.parquet",
-            mime="application/vnd.apache.parquet",
-            icon=":material/download:",
-            key=f"parquet_{answer.id}",
-            on_click="ignore",
-            type="tertiary",
-        )
+        for label, suffix, mime, write in _DOWNLOADS:
+            if suffix == "xlsx" and not excel_available():
+                continue  # the optional sqlagent[excel] extra is not installed
+            st.download_button(
+                label,
+                data=functools.partial(write, columns, rows),
+                file_name=f"{stem}.{suffix}",
+                mime=mime,
+                icon=":material/download:",
+                key=f"{suffix}_{answer.id}",
+                on_click="ignore",
+                type="tertiary",
+            )
+
+
+_DOWNLOADS = (
+    ("CSV", "csv", "text/csv", to_csv_bytes),
+    ("Excel", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+     to_xlsx_bytes),
+    ("Parquet", "parquet", "application/vnd.apache.parquet", to_parquet_bytes),
+)  # fmt: skip
+"""The result downloads: label, file suffix, MIME type, writer (made only when clicked)."""
 
 
 def _height(rows: Any) -> int:
@@ -285,9 +294,9 @@ def _metrics(answer: Answer, measures: tuple[str, ...]) -> None:
     index = {c: i for i, c in reversed(list(enumerate(answer.columns)))}
     with st.container(horizontal=True):
         for name in measures:
-            st.metric(
-                name.replace("_", " "), format_number(row[index[name]]), border=True, width=240
-            )
+            # A label is Markdown: a column name (an alias the model wrote) shows as text.
+            label = escape_markdown(name.replace("_", " "))
+            st.metric(label, format_number(row[index[name]]), border=True, width=240)
 
 
 def render_sql(answer: Answer, view: View) -> None:

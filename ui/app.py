@@ -288,7 +288,7 @@ def main() -> None:
     except Exception as exc:  # never the traceback page: a short message instead
         # URLs in driver messages may carry a password: masked before showing or logging.
         message = mask_url(f"{type(exc).__name__}: {exc}")
-        st.error(f"**Something went wrong.** {message}", icon=":material/error:")
+        st.error(f"**Something went wrong.** {escape_markdown(message)}", icon=":material/error:")
         st.caption("Reload the page to start again.")
         logging.getLogger("sqlagent.ui").error("Unexpected error in the dashboard: %s", message)
 

@@ -9,6 +9,8 @@ import streamlit as st
 from sqlagent.api import Agent
 from sqlagent.store.history import HistoryEntry, HistoryError
 
+from .format import escape_markdown
+
 AUDIT_TAB = ":material/policy: Audit"
 LIMITS = (50, 200, 1000)
 
@@ -49,7 +51,9 @@ def render_audit(agent: Agent) -> None:
     try:
         entries = history.list(limit=int(limit or LIMITS[0]), user=who.strip() or None)
     except HistoryError as exc:
-        st.error(f"The history cannot be read: {exc.message}", icon=":material/error:")
+        st.error(
+            f"The history cannot be read: {escape_markdown(exc.message)}", icon=":material/error:"
+        )
         return
     st.caption(f"{len(entries)} most recent answers in {history.location}, newest first.")
     if not entries:

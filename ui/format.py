@@ -44,29 +44,37 @@ _INERT = str.maketrans(
     }
 )
 # A bare address becomes a link whatever is escaped: a word joiner (invisible) after its
-# scheme or ``www`` keeps it text.
-_BARE_ADDRESS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*\\:|www)(?=//|\.)")
+# scheme or ``www`` keeps it text. The scheme is bounded: an unbounded run made matching
+# quadratic in the length of a value (a DoS by one long cell). An e-mail address may still
+# become a ``mailto:`` link: it loads nothing by itself, and people's names are addresses.
+_BARE_ADDRESS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}\\:|www)(?=//|\.)")
+# A line that starts with ``#`` would be a heading, with ``>`` a quotation: a message from
+# the data must not pose as the page's own structure.
+_LINE_START = re.compile(r"(?m)^([ \t]{0,3})([#>])")
 
 
 def escape_markdown(text: str) -> str:
     """Text from the model or the data, safe to show as Markdown: emphasis and line breaks
-    still work, but no link, image, HTML, LaTeX or colour directive forms; each shows as
-    the characters it is made of.
+    still work, but no link, image, HTML, LaTeX, colour directive or heading forms; each
+    shows as the characters it is made of.
 
     >>> escape_markdown("![x](https://e.example/?d=1) <b>$5</b> www.e.example")
     '!\\\\[x\\\\](https\\\\:\u2060//e.example/?d=1) &lt;b>\\\\$5&lt;/b> www\u2060.e.example'
+    >>> escape_markdown("# Urgent: visit")
+    '\\\\# Urgent\\\\: visit'
     """
-    return _BARE_ADDRESS.sub("\\1\u2060", (text or "").translate(_INERT))
+    escaped = _BARE_ADDRESS.sub("\\1\u2060", (text or "").translate(_INERT))
+    return _LINE_START.sub("\\1\\\\\\2", escaped)
 
 
-_ESCAPED = re.compile(r"\\([\\$\[\]`:])")
+_ESCAPED = re.compile(r"\\([\\$\[\]`:#>])")
 
 
 def shown_text(markdown: str) -> str:
-    """The characters a reader sees of ``escape_markdown``'s output (its inverse).
+    r"""The characters a reader sees of ``escape_markdown``'s output (its inverse).
 
     >>> shown_text(escape_markdown("[a](b:c) <i>&amp; $1 \\ www.x"))
-    '[a](b:c) <i>&amp; $1 \\\\ www.x'
+    '[a](b:c) <i>&amp; $1 \\ www.x'
     """
     text = _ESCAPED.sub(r"\1", markdown.replace("\u2060", ""))
     return text.replace("&lt;", "<").replace("&amp;", "&")

@@ -22,9 +22,7 @@ from sqlagent.access.signin import (
 )
 from sqlagent.errors import SqlAgentError
 
-LOCAL_NOTE = (
-    "Single-user mode on this machine: nobody signs in, and everything runs as {name}."
-)
+LOCAL_NOTE = "Single-user mode on this machine: nobody signs in, and everything runs as {name}."
 
 
 def sign_in_mode() -> SignIn:
@@ -76,9 +74,10 @@ def resolve_identity(signin: SignIn, *, group_claim: str = "groups") -> Identity
             return header_identity(st.context.headers, signin)
         except SqlAgentError as exc:
             _title()
-            st.error(f"**You are not signed in.** {exc.message}", icon=":material/lock:")
+            # The message may quote the header a client sent: text, never Markdown.
+            st.error(f"**You are not signed in.** {_plain(exc.message)}", icon=":material/lock:")
             if exc.hint:
-                st.caption(exc.hint)
+                st.caption(_plain(exc.hint))
             return None
     claims = _signed_in_user()
     if claims is not None:
@@ -86,7 +85,7 @@ def resolve_identity(signin: SignIn, *, group_claim: str = "groups") -> Identity
             return claims_identity(claims, group_claim=group_claim)
         except SqlAgentError as exc:
             _title()
-            st.error(exc.message, icon=":material/lock:")
+            st.error(_plain(exc.message), icon=":material/lock:")
             if st.button("Sign out", icon=":material/logout:"):
                 st.logout()
             return None
@@ -102,9 +101,9 @@ def _render_sign_in(signin: SignIn) -> None:
     usable = [p for p, problem in zip(signin.providers, problems, strict=True) if problem is None]
     if not usable:
         message, hint = next(p for p in problems if p is not None)
-        st.error(f"**{message}**", icon=":material/cloud_off:")
+        st.error(f"**{_plain(message)}**", icon=":material/cloud_off:")
         if hint:
-            st.caption(hint)
+            st.caption(_plain(hint))
         st.button("Try again", icon=":material/refresh:")  # a click reruns the page
         return
     st.info("Sign in to see the data you may read.", icon=":material/lock:")

@@ -75,7 +75,7 @@ def tables_frame(schema: SchemaInfo, knowledge: Knowledge) -> pd.DataFrame:
 def render_schema(schema: SchemaInfo, knowledge: Knowledge, problem: str | None) -> None:
     """The whole tab."""
     if problem:
-        st.warning(problem)
+        st.warning(escape_markdown(problem))
     if not schema.tables:
         st.info("This database has no tables the agent may read.")
         return

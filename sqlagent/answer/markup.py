@@ -13,17 +13,21 @@ result itself holds it (its address, or the exact tag), and otherwise keeps just
   contains: replaced by ``[link removed]``;
 - an HTML tag, comment or declaration no result value contains: removed.
 
-Grounding is exact (a substring of a cell, a column name or the question): an address that
-was re-encoded, extended with data or cut is not in the result, so it goes.
+Grounding is exact (a substring of a cell or the question): an address that was
+re-encoded, extended with data or cut is not in the result, so it goes. Column names are
+not grounds: they are aliases the model wrote. Nor is a cell whose address the query itself
+spelled out (``SELECT 'https://attacker.example/?d=' || secret``): a construct holding an
+address or tag from one of the statement's string literals (``forged_fragments``) goes
+even when a cell holds it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["Stripped", "grounding_texts", "lazy_grounding_texts", "strip_ungrounded"]
+__all__ = ["Stripped", "forged_fragments", "grounding_texts", "strip_ungrounded"]
 
 _TARGET = (
     r"\s*(?:<([^<>\n]*)>|([^\s()]*(?:\([^\s()]*\)[^\s()]*)*))"  # <target> or target(with)parens
@@ -31,7 +35,12 @@ _TARGET = (
 )
 _IMAGE = re.compile(r"!\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(" + _TARGET + r"\)")
 _LINK = re.compile(r"\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(" + _TARGET + r"\)")
-_REF_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*<?(\S+?)>?(?:[ \t]+.*)?$", re.M)
+# A reference definition also counts inside a quotation or a list item.
+_REF_DEF = re.compile(
+    r"^(?:[ \t]{0,3}(?:>[ \t]?|[-+*][ \t]+|\d{1,9}[.)][ \t]+))*"
+    r" {0,3}\[[^\]\n]+\]:[ \t]*<?(\S+?)>?(?:[ \t]+.*)?$",
+    re.M,
+)
 _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)>")
 _URL = re.compile(
     r"(?:\b(?:https?|ftps?|file|javascript|vbscript|data|mailto|blob|ws|wss):|\bwww\.|(?<![\w/])//[\w-]+\.)"
@@ -58,23 +67,35 @@ class Stripped:
 
 
 def grounding_texts(
-    columns: Iterable[object], rows: Iterable[Iterable[object]], *, also: Iterable[str] = ()
+    rows: Iterable[Iterable[object]], *, also: Iterable[str] = ()
 ) -> tuple[str, ...]:
-    """The texts a narrative's markup may come from: column names, cells and ``also`` (the
-    question)."""
-    return tuple(lazy_grounding_texts(columns, rows, also=also))
+    """The texts a narrative's markup may come from: the cells and ``also`` (the question)."""
+    out = [str(v) for row in rows for v in row if v is not None]
+    out.extend(a for a in also if a)
+    return tuple(out)
 
 
-def lazy_grounding_texts(
-    columns: Iterable[object], rows: Iterable[Iterable[object]], *, also: Iterable[str] = ()
-) -> Iterator[str]:
-    """``grounding_texts`` made only when ``strip_ungrounded`` first needs them."""
-    yield from (str(c) for c in columns)
-    yield from (str(v) for row in rows for v in row if v is not None)
-    yield from (a for a in also if a)
+_LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 
-def strip_ungrounded(narrative: str, grounded: Iterable[str]) -> Stripped:
+def forged_fragments(sql: str | None) -> tuple[str, ...]:
+    """The addresses and tags spelled out in ``sql``'s string literals: a cell holding one
+    was made by the query, not found in the data.
+
+    >>> forged_fragments("SELECT 'https://e.example/?d=' || token, '<b>' FROM t WHERE a = 'x'")
+    ('https://e.example/?d=', '<b>')
+    """
+    out: list[str] = []
+    for m in _LITERAL.finditer(sql or ""):
+        literal = m.group(1).replace("''", "'")
+        out.extend(u.group(0) for u in _URL.finditer(literal))
+        out.extend(t.group(0) for t in _TAG.finditer(literal))
+    return tuple(dict.fromkeys(f for f in out if f))
+
+
+def strip_ungrounded(
+    narrative: str, grounded: Iterable[str], *, forged: Iterable[str] = ()
+) -> Stripped:
     """``narrative`` without links, images or markup that no text of ``grounded`` contains.
 
     >>> s = strip_ungrounded("Total 5. ![x](https://e.example/p?d=5) [see](https://e.example)",
@@ -89,6 +110,7 @@ def strip_ungrounded(narrative: str, grounded: Iterable[str]) -> Stripped:
     # Read only when the narrative holds a construct to look up: nearly every narrative
     # holds none, and ``grounded`` may be the cells of a thousand rows.
     texts: tuple[str, ...] | None = None
+    made = tuple(f for f in forged if f)
     removed: list[str] = []
 
     def has(fragment: str) -> bool:
@@ -97,7 +119,7 @@ def strip_ungrounded(narrative: str, grounded: Iterable[str]) -> Stripped:
             return False
         if texts is None:
             texts = tuple(grounded)
-        return any(fragment in t for t in texts)
+        return any(fragment in t for t in texts) and not any(f in fragment for f in made)
 
     def target_of(m: re.Match[str]) -> str:
         return (m.group(2) if m.group(2) is not None else m.group(3) or "").strip()

@@ -75,15 +75,24 @@ def column_stats(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[
 
 
 def result_summary(result: QueryResult, *, max_rows: int = 20) -> str:
-    """The bounded text the narration step sees for ``result``."""
+    """The bounded text the narration step sees for ``result``.
+
+    >>> print(result_summary(QueryResult(("city", "n"), (("Mesa | 99", 3),))))
+    Row count: 1 rows
+    Columns: city, n
+    Rows:
+    city | n
+    Mesa \\| 99 | 3
+    """
     n = result.row_count
     count = f"{n} rows" + (" (truncated: the query returned more)" if result.truncated else "")
     if n == 0:
         names = ", ".join(data_line(c, _CELL_CHARS) for c in result.columns)
         return f"Columns: {names}\nRow count: 0 (no rows matched)"
     shown = result.rows[:max_rows]
-    header = " | ".join(data_line(c, _CELL_CHARS) for c in result.columns)
-    table = "\n".join(" | ".join(_cell(v) for v in row) for row in shown)
+    # A name's or a cell's own "|" is escaped: a value cannot pose as more columns.
+    header = " | ".join(data_line(c, _CELL_CHARS).replace("|", "\\|") for c in result.columns)
+    table = "\n".join(" | ".join(_cell(v).replace("|", "\\|") for v in row) for row in shown)
     parts = [f"Row count: {count}", f"Columns: {header.replace(' | ', ', ')}"]
     if len(shown) < n:
         parts.append(f"First {len(shown)} rows:")

@@ -1,4 +1,4 @@
-"""The command line: ``sqlagent ask | sql | schema | ui | mcp | knowledge``.
+"""The command line: ``sqlagent ask | sql | schema | ui | mcp | knowledge | users``.
 
 A thin shell over the Python API. It is the one place where errors become messages and exit
 codes: 0 answered, 1 refused or failed, 2 a usage or configuration error, 130 interrupted.
@@ -23,12 +23,15 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
     _add_common,
+    _add_out,
+    _add_stream,
     _add_voting,
     _print_error,
     _version,
     seconds,
 )
 from .schema import _cmd_schema
+from .terminal import terminal_stream
 from .ui import _cmd_ui
 
 
@@ -51,17 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name (default: $SQLAGENT_MODEL)")
     p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
     p.add_argument("--no-narrate", action="store_true", help="skip the narration call")
+    _add_stream(p)
     _add_voting(p)
+    _add_out(p)
 
     p = sub.add_parser("chat", help="an interactive conversation with follow-up questions")
     _add_common(p, json_flag=False)
     p.add_argument("--model", help="model name (default: $SQLAGENT_MODEL)")
     p.add_argument("--llm-timeout", type=seconds, metavar="S", help="seconds per LLM call")
+    _add_stream(p)
     _add_voting(p)
 
     p = sub.add_parser("sql", help="run your own SQL through the same read-only guard")
     p.add_argument("sql", help="one SELECT statement ('-' reads it from standard input)")
     _add_common(p)
+    _add_out(p)
 
     p = sub.add_parser("schema", help="show what the agent sees of the database")
     _add_common(p)
@@ -76,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .knowledge import add_parsers as add_knowledge_parser
 
     COMMANDS.update(add_knowledge_parser(sub))
+    from .users import add_parsers as add_users_parser
+
+    COMMANDS.update(add_users_parser(sub))
 
     p = sub.add_parser("ui", help="start the browser dashboard")
     _add_common(p, json_flag=False)
@@ -147,8 +157,9 @@ def main(
 
 
 def _main(argv: Sequence[str] | None, *, out: TextIO | None, err: TextIO | None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    # Everything written from here on may carry data: terminal escapes in it are shown, not run.
+    out = terminal_stream(out or sys.stdout)
+    err = terminal_stream(err or sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..conversation import Conversation
     from ..pipeline import Event
     from ..types import Answer
+    from .common import LivePrinter
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     (":help", "this list of commands"),
@@ -62,8 +63,13 @@ class _Cancelled(Exception):
 class _Pending:
     """One question asked on a worker thread, with the way to cancel it."""
 
-    def __init__(self, ask: Callable[[Callable[[Event], None]], Answer]) -> None:
+    def __init__(
+        self,
+        ask: Callable[[Callable[[Event], None]], Answer],
+        forward: Callable[[Event], None] | None = None,
+    ) -> None:
         self.cancelled = threading.Event()
+        self._forward = forward
         self.answer: Answer | None = None
         self.error: BaseException | None = None
         self._ask = ask
@@ -74,6 +80,8 @@ class _Pending:
         # a cancelled question stops, before anything is recorded.
         if self.cancelled.is_set():
             raise _Cancelled
+        if self._forward is not None:
+            self._forward(event)
 
     def _run(self) -> None:
         try:
@@ -123,9 +131,13 @@ def run_chat(
     print_answer: Callable[[Answer, TextIO], None],
     print_error: Callable[[Any, TextIO], None],
     stdin: TextIO | None = None,
+    stream: bool = False,
 ) -> int:
-    """Run the conversation until the user leaves; returns the exit code (0)."""
+    """Run the conversation until the user leaves; returns the exit code (0).
+
+    ``stream`` prints each answer as it is made (the SQL and table, then the narration)."""
     from ..conversation import Conversation
+    from .common import LivePrinter
 
     stdin = stdin or sys.stdin
     conversation = Conversation()
@@ -170,11 +182,15 @@ def run_chat(
             index = int(text) - 1
             if 0 <= index < len(options):
                 text = f"{pending.question} (I mean: {options[index]})"
-        asked = _ask(agent, text, conversation, out, err, print_error)
+        live = LivePrinter(out) if stream else None
+        asked = _ask(agent, text, conversation, out, err, print_error, live)
         if asked is None:
             continue
         answer, conversation = asked
-        print_answer(answer, out)
+        if live is not None:
+            live.finish(answer)
+        else:
+            print_answer(answer, out)
         if answer.error is not None and answer.kind == "error":
             print_error(answer.error, err)
         pending = answer
@@ -187,12 +203,16 @@ def _ask(
     out: TextIO,
     err: TextIO,
     print_error: Callable[[Any, TextIO], None],
+    live: LivePrinter | None = None,
 ) -> tuple[Answer, Conversation] | None:
     """Ask ``text`` on a worker thread; the answer and the conversation it extends, or None
     when it was cancelled or failed (then the conversation is unchanged)."""
     # The question extends a copy: a cancelled one must leave no turn behind.
     extended = conversation.copy()
-    job = _Pending(lambda on_event: agent.ask(text, conversation=extended, on_event=on_event))
+    job = _Pending(
+        lambda on_event: agent.ask(text, conversation=extended, on_event=on_event),
+        live.events if live is not None else None,
+    )
     try:
         job.wait()
     except KeyboardInterrupt:

@@ -46,6 +46,14 @@ def _add_common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _add_out(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also write the result rows to FILE (.csv, .xlsx or .parquet)",
+    )
+
+
 def _add_voting(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--candidates", type=int, metavar="N", help="generate N candidate queries and vote"
@@ -100,6 +108,7 @@ def _agent(args: argparse.Namespace, settings: Settings) -> Agent:
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int = 50) -> str:
     """A plain-text table of at most ``limit`` rows, numbers right-aligned."""
     from ..types import to_json_value
+    from .terminal import visible
 
     def cell(v: Any) -> str:
         j = to_json_value(v)
@@ -108,10 +117,12 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: i
         if isinstance(j, float):
             return f"{j:,.4f}".rstrip("0").rstrip(".") if abs(j) < 1e15 else str(j)
         text = str(j) if not isinstance(j, (dict, list)) else json.dumps(j, ensure_ascii=False)
-        text = " ".join(text.split())
+        # Made visible before measuring: the width is that of what the terminal shows.
+        text = visible(" ".join(text.split()))
         return text if len(text) <= 40 else text[:39] + "…"
 
     shown = [[cell(v) for v in row] for row in rows[:limit]]
+    columns = [visible(" ".join(str(c).split())) for c in columns]
     numeric = [
         all(isinstance(to_json_value(r[i]), (int, float)) for r in rows[:limit] if r[i] is not None)
         for i in range(len(columns))
@@ -141,19 +152,101 @@ def _print_answer(answer: Answer, out: TextIO) -> None:
         out.write(f"This question cannot be answered from the data: {answer.refusal}\n")
         return
     if answer.sql:
-        out.write("SQL" + (" (verified)" if answer.verified else "") + ":\n")
-        out.write("".join(f"  {ln}\n" for ln in answer.sql.splitlines()))
-        out.write("\n")
+        _print_sql(answer.sql, answer.verified, out)
     if answer.ok:
-        out.write(format_table(answer.columns, answer.rows) + "\n")
-        note = f"{answer.row_count} row" + ("" if answer.row_count == 1 else "s")
-        if answer.truncated:
-            note += " (truncated: more rows exist; raise --max-rows to see more)"
-        out.write(f"({note})\n\n")
+        _print_rows(answer.columns, answer.rows, answer.truncated, out)
         if answer.narrative:
             out.write(answer.narrative.strip() + "\n")
-        if answer.confidence is not None:
-            out.write(f"(agreement between candidates: {answer.confidence:.0%})\n")
+        _print_confidence(answer, out)
+
+
+def _print_sql(sql: str, verified: bool, out: TextIO) -> None:
+    out.write("SQL" + (" (verified)" if verified else "") + ":\n")
+    out.write("".join(f"  {ln}\n" for ln in sql.splitlines()))
+    out.write("\n")
+
+
+def _print_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], truncated: bool, out: TextIO
+) -> None:
+    out.write(format_table(columns, rows) + "\n")
+    note = f"{len(rows)} row" + ("" if len(rows) == 1 else "s")
+    if truncated:
+        note += " (truncated: more rows exist; raise --max-rows to see more)"
+    out.write(f"({note})\n\n")
+
+
+def _print_confidence(answer: Answer, out: TextIO) -> None:
+    if answer.confidence is not None:
+        out.write(f"(agreement between candidates: {answer.confidence:.0%})\n")
+
+
+class LivePrinter:
+    """Prints an answer while it is made, as ``_print_answer`` would print it at the end.
+
+    Pass ``events`` as ``on_event``: the SQL and the table are printed once they exist, the
+    narration as its checked pieces arrive; ``finish`` prints what is left. A narration that
+    was rewritten after it was shown is printed again, whole, below a note saying so.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        from ..streaming import StreamEvents
+
+        self.out = out
+        self.events = StreamEvents(self._show)
+        self._table = False
+        self._narrated = False
+
+    def _show(self, event: object) -> None:
+        from ..streaming import NarrationDelta, TableReady
+
+        if isinstance(event, TableReady):
+            _print_sql(event.sql, event.verified, self.out)
+            _print_rows(event.columns, event.rows, event.truncated, self.out)
+            self._table = True
+        elif isinstance(event, NarrationDelta) and self._table:
+            self.out.write(event.text if self._narrated else event.text.lstrip())
+            self._narrated = True
+        else:
+            return
+        self.out.flush()
+
+    def finish(self, answer: Answer) -> None:
+        """Print the rest of ``answer`` (all of it, if nothing was printed yet)."""
+        done = self.events.finish(answer)
+        if not self._table:
+            _print_answer(answer, self.out)
+            return
+        if done.replaced and answer.narrative:
+            if self._narrated:
+                self.out.write("\n\n(The answer above was rewritten; this is the checked one:)\n")
+            self.out.write(answer.narrative.strip() + "\n")
+        elif self._narrated:
+            self.out.write("\n")
+        _print_confidence(answer, self.out)
+        self.out.flush()
+
+
+def _streams(args: argparse.Namespace, out: TextIO) -> bool:
+    """Whether to print the answer as it is made: ``--stream``/``--no-stream``, else when the
+    output is a terminal; never with ``--json``."""
+    if getattr(args, "json", False):
+        return False
+    choice = getattr(args, "stream", None)
+    if choice is not None:
+        return bool(choice)
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _add_stream(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="print the SQL and table as soon as they exist and the narration as it "
+        "arrives (default: when the output is a terminal; never with --json)",
+    )
 
 
 def _print_error(err: Any, out: TextIO) -> None:

@@ -7,6 +7,7 @@ modules are imported inside the handlers, so ``sqlagent --help`` stays fast.
     sqlagent eval golden.yaml --db shop.duckdb --out runs/today      # resumable
     sqlagent eval --compare runs/yesterday runs/today
     sqlagent history                     # list, newest first
+    sqlagent history --user alice        # only what alice asked
     sqlagent history show 3f2a           # an id or its first characters
     sqlagent history export --out history.jsonl
 """
@@ -83,10 +84,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     h.add_argument("--limit", type=int, default=20, metavar="N", help="entries to list")
     h.add_argument("--offset", type=int, default=0, metavar="N", help="entries to skip")
     h.add_argument("--json", action="store_true", help="print JSON")
+    h.add_argument("--user", metavar="NAME", help="only the answers NAME asked")
     hs = h.add_subparsers(dest="history_command", metavar="ACTION")
     hl = hs.add_parser("list", help="recent answers, newest first (the default)")
     hl.add_argument("--limit", type=int, default=argparse.SUPPRESS, metavar="N")
     hl.add_argument("--offset", type=int, default=argparse.SUPPRESS, metavar="N")
+    hl.add_argument("--user", metavar="NAME", default=argparse.SUPPRESS)
     hl.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     hshow = hs.add_parser("show", help="one answer in full")
     hshow.add_argument("id", help="the answer id, or its first characters")
@@ -185,9 +188,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     settings = _eval_settings(args)
-    dataset = load_dataset(
-        args.dataset, db=args.db, limit=args.limit, default_db=_sample_database
-    )
+    dataset = load_dataset(args.dataset, db=args.db, limit=args.limit, default_db=_sample_database)
     cache = Path(args.cache_dir) if args.cache_dir else None
     dataset = for_engine(dataset, args.engine, cache=cache)
     if args.oracle:
@@ -258,17 +259,19 @@ def cmd_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _history_list(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
     if args.limit < 0 or args.offset < 0:
         raise UsageError("--limit and --offset must not be negative")
-    entries = store.list(limit=args.limit, offset=args.offset)
+    user = args.user.strip() if args.user else None
+    entries = store.list(limit=args.limit, offset=args.offset, user=user)
     if args.json:
         for entry in entries:
             out.write(json.dumps(entry.to_dict(), ensure_ascii=False) + "\n")
         return EXIT_OK
     if not entries:
-        out.write(f"No answers recorded yet in {store.path}.\n")
+        asked = f" asked by {user}" if user else ""
+        out.write(f"No answers{asked} recorded yet in {store.path}.\n")
         return EXIT_OK
     from .common import format_table
 
-    rows = [
+    rows: list[tuple[Any, ...]] = [
         (
             e.id[:12],
             _local_time(e.created_at),
@@ -281,7 +284,12 @@ def _history_list(store: HistoryStore, args: argparse.Namespace, out: TextIO) ->
         )
         for e in entries
     ]
-    columns = ("id", "time", "outcome", "model", "tokens", "cost", "rating", "question")
+    columns: tuple[str, ...] = (
+        "id", "time", "outcome", "model", "tokens", "cost", "rating", "question",
+    )  # fmt: skip
+    if any(e.asked_by for e in entries):  # who asked, once people are told apart
+        columns = (*columns[:3], "user", *columns[3:])
+        rows = [(*r[:3], e.asked_by or "", *r[3:]) for r, e in zip(rows, entries, strict=True)]
     out.write(format_table(columns, rows, limit=len(rows)) + "\n")
     return EXIT_OK
 

@@ -2,7 +2,9 @@
 
     sqlagent mcp --db shop.duckdb                     # stdio, for desktop clients
     sqlagent mcp --http --port 8765                   # streamable HTTP on 127.0.0.1
-    SQLAGENT_MCP_TOKEN=... sqlagent mcp --http --host 0.0.0.0
+    sqlagent users add alice --attr region=AZ         # a token per user (see `users`)
+    sqlagent mcp --http --host 10.0.0.5 --allow-host mcp.example.com
+    SQLAGENT_MCP_TOKEN=... sqlagent mcp --http --host 0.0.0.0   # one shared token
 
 The SDK (``pip install 'sqlagent[mcp]'``) is imported only when the command runs.
 """
@@ -14,9 +16,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -35,8 +40,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="serve the agent to MCP clients (stdio, or streamable HTTP with --http)",
         description="A Model Context Protocol server with the tools ask, run_sql, "
         "describe_schema and list_verified. stdio by default (for desktop clients); --http "
-        "serves http://HOST:PORT/mcp. Binding an address other than loopback needs a bearer "
-        f"token in ${TOKEN_ENV}, which every request must then send.",
+        "serves http://HOST:PORT/mcp. Each request's bearer token names its user (`sqlagent "
+        "users add`), whose role and row filters apply; once the store holds tokens every "
+        f"request needs one. ${TOKEN_ENV} is one shared token for the operator. Binding an "
+        "address other than loopback needs tokens. Requests whose Host is not this server's "
+        "get 421, those from another Origin 403.",
     )
     _add_common(p, json_flag=False)
     p.add_argument("--model", help="model name for ask (default: $SQLAGENT_MODEL)")
@@ -44,6 +52,26 @@ def add_parsers(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     p.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument(
+        "--store",
+        metavar="FILE|URL",
+        help="store holding the users' access tokens (default: $SQLAGENT_STORE, else the "
+        "user data dir); see `sqlagent users`",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="H",
+        help="another Host clients may use (name or name:port; repeatable); others get 421",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another Origin that may call (https://app.example.com; repeatable); others get 403",
+    )
     return {"mcp": _cmd_mcp}
 
 
@@ -58,21 +86,15 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             hint="pip install 'sqlagent[mcp]'",
         ) from None
     mcp_server.log_to_stderr()
-    token = os.environ.get(TOKEN_ENV, "").strip() or None
-    if args.http:  # stdio has no network side: the token is for HTTP only
-        if token is not None and len(token) < MIN_TOKEN_CHARS:
-            raise UsageError(
-                f"{TOKEN_ENV} is too short: use a random secret of at least {MIN_TOKEN_CHARS} "
-                "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')."
-            )
-        if not 0 < args.port < 65536:
-            raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
-        if not mcp_server.is_loopback(args.host) and token is None:
-            raise UsageError(
-                f"Binding {args.host} makes the server reachable from other machines: set "
-                f"{TOKEN_ENV} to a secret that clients send as 'Authorization: Bearer <token>'."
-            )
     settings = _settings(args)
+    if args.store:  # the answers are recorded where the tokens are
+        from ..store.backends import is_url
+
+        url = is_url(args.store)
+        settings = settings.with_(
+            store_url=args.store if url else None, history_path=None if url else args.store
+        )
+    auth = _authenticator(args, settings, mcp_server) if args.http else None
     # Nothing before the server starts may write to stdout: in stdio mode it is the protocol
     # stream (building the sample database, for one, reports progress).
     with contextlib.redirect_stdout(sys.stderr):
@@ -83,10 +105,60 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"sqlagent mcp: serving http://{args.host}:{args.port}/mcp\n")
             _serve_metrics(err)
             err.flush()
-            mcp_server.run_http(agent, host=args.host, port=args.port, token=token)
+            assert auth is not None
+            app = mcp_server.http_app(
+                agent,
+                host=args.host,
+                port=args.port,
+                auth=auth,
+                allow_hosts=args.allow_host,
+                allow_origins=args.allow_origin,
+            )
+            mcp_server.run_http(app, host=args.host, port=args.port)
         else:
+            from ..access.identity import Identity
+
+            # stdio serves the operating-system user: one the policy refuses is told now.
+            agent.for_user(Identity.local())
             mcp_server.run_stdio(agent)
     return 0
+
+
+def _authenticator(args: argparse.Namespace, settings: Settings, mcp_server: Any) -> Any:
+    """Who may call the HTTP server: users with access tokens in the store, and the holder
+    of the shared ``SQLAGENT_MCP_TOKEN`` (the operator). Checks the options first."""
+    from ..store.backends import StoreError
+    from ..store.tokens import TokenStore
+
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise UsageError(
+            f"{TOKEN_ENV} is too short: use a random secret of at least {MIN_TOKEN_CHARS} "
+            "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')."
+        )
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
+    # Checked now, so that a typo is a start-up error rather than every request refused.
+    mcp_server.AllowedHosts.for_bind(
+        args.host, args.port, extra_hosts=args.allow_host, extra_origins=args.allow_origin
+    )
+    tokens = TokenStore(settings.store_url or settings.history_path)
+    loopback = mcp_server.is_loopback(args.host)
+    if not loopback and token is None:
+        try:
+            has_users = tokens.has_tokens()
+        except StoreError as exc:
+            raise UsageError(
+                f"Binding {args.host} needs the users' tokens, but the store cannot be read: "
+                f"{exc.message}"
+            ) from None
+        if not has_users:
+            raise UsageError(
+                f"Binding {args.host} makes the server reachable from other machines: add "
+                f"users with `sqlagent users add NAME` (each gets a token), or set {TOKEN_ENV} "
+                "to one secret that clients send as 'Authorization: Bearer <token>'."
+            )
+    return mcp_server.Authenticator(tokens=tokens, shared=token, loopback=loopback)
 
 
 def _serve_metrics(err: TextIO) -> None:

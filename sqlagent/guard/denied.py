@@ -9,6 +9,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from ..errors import (
     PolicyViolation,
+    UnsafeSQL,
 )
 from .analysis import (
     _Analysis,
@@ -135,3 +136,88 @@ def _denied_names(ana: _Analysis) -> dict[str, str]:
             if ana.matcher.column_denied(info, col.name):
                 found.setdefault(ana.key(col.name), f"{info.qualified_name}.{col.name}")
     return found
+
+
+def _check_system_columns(work: exp.Expr, ana: _Analysis) -> None:
+    """Refuse every column name the database could read as a system column (PostgreSQL's
+    ``xmin``, ``ctid``...) unless the policy sets ``allow_server_info``.
+
+    Judged on the statement as written, before names are qualified: a name is a system
+    column where the innermost scope that could bind it reads a table of the database and
+    no source of that scope has a real column of that name (a view may have one). Output
+    aliases count only where PostgreSQL reads them first, as a whole ``ORDER BY`` item: it
+    reads ``GROUP BY xmin`` and ``ORDER BY xmin + 0`` as the table's column even when
+    ``xmin`` is also an alias, so those are refused.
+    """
+    names = ana.rules.system_columns
+    if not names or ana.matcher.policy.allow_server_info:
+        return
+    if not any(c.name.lower() in names for c in work.find_all(exp.Column)):
+        return  # the common case: no scopes to build
+    seen: set[int] = set()
+    for scope in traverse_scope(work):
+        for column in scope.find_all(exp.Column):
+            if id(column) in seen:
+                continue
+            seen.add(id(column))
+            if (
+                column.name.lower() in names
+                and not _orders_by_alias(column)
+                and _binds_system_column(column, scope, ana)
+            ):
+                raise UnsafeSQL(
+                    f"Column {column.name} is a PostgreSQL system column: it shows "
+                    "transaction ids and where rows are stored, server details the policy "
+                    "does not allow",
+                    hint="Set allow_server_info: true in the policy to permit system columns "
+                    "(or give the column another alias).",
+                )
+
+
+def _orders_by_alias(column: exp.Column) -> bool:
+    """``ORDER BY name`` of a query whose select list has an output of that name."""
+    ordered = column.parent
+    if column.table or not isinstance(ordered, exp.Ordered):
+        return False
+    order = ordered.parent
+    query = order.parent if isinstance(order, exp.Order) else None
+    if (
+        not isinstance(query, (exp.Select, exp.SetOperation))
+        or query.args.get("order") is not order
+    ):
+        return False  # a window's ORDER BY reads the input columns
+    return column.name in query.named_selects
+
+
+def _binds_system_column(column: exp.Column, scope: Scope, ana: _Analysis) -> bool:
+    name, table = column.name, column.table
+    for current in _scope_chain(scope):
+        sources = current.selected_sources
+        if table:
+            if table not in sources:
+                continue
+            return _system_in(sources[table][1], name, ana)
+        held = False
+        physical = False
+        for _, src in sources.values():
+            if isinstance(src, exp.Table):
+                info = ana.infos.get(src.name)
+                held = held or (info is not None and _has_visible(info, name, ana))
+                physical = physical or info is not None
+            else:
+                outputs = _scope_outputs(src)
+                held = held or (outputs is not None and name in outputs)
+        if held:
+            return False
+        if physical:
+            return True
+    return False
+
+
+def _system_in(source: exp.Expr | Scope, name: str, ana: _Analysis) -> bool:
+    """Whether ``name`` read from ``source`` is its system column: a table of the database
+    without a real column of that name (derived tables and functions have none)."""
+    if not isinstance(source, exp.Table):
+        return False
+    info = ana.infos.get(source.name)
+    return info is not None and not _has_visible(info, name, ana)

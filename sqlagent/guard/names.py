@@ -49,7 +49,7 @@ from .analysis import (
     _visible_columns,
     _visible_tables,
 )
-from .denied import _check_denied_references, _check_star_leaks
+from .denied import _check_denied_references, _check_star_leaks, _check_system_columns
 from .policy import _PolicyMatcher
 from .rules import DialectRules
 
@@ -154,6 +154,7 @@ def _analyse(
     work = normalize_identifiers(tree.copy(), dialect=dialect)
     ana = _Analysis(rules, _PolicyMatcher(policy, schema), schema, dialect)
     _resolve_tables(work, ana)
+    _check_system_columns(work, ana)
     if ana.restrict_stars:
         _check_star_leaks(work, ana)
         _check_denied_references(work, ana)

@@ -17,7 +17,9 @@ __all__ = ["scrub_values"]
 
 MASK = "…"
 
-_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+# A quote left open runs to the end: a long message is cut (``ExecutionError`` keeps its
+# start), and the cut can fall inside the value it quotes.
+_QUOTED = re.compile(r"'(?:[^']|'')*(?:'|$)|\"(?:[^\"]|\"\")*(?:\"|$)")
 _NUMBER = re.compile(
     r"(?P<pos>\b(?:line|column|col|position|pos|character|char|row|offset)\s*:?\s*)?"
     r"(?<![\w.])-?\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?(?!\w)",
@@ -37,6 +39,8 @@ def scrub_values(message: str, *, names: Collection[str] = ()) -> str:
     'invalid input syntax for type integer: "…"'
     >>> scrub_values("Could not convert string 'x9' to INT32 (line 1, column 8)")
     "Could not convert string '…' to INT32 (line 1, column 8)"
+    >>> scrub_values("Could not convert string 'AAAA… (9,000 more characters)")
+    "Could not convert string '…"
     >>> scrub_values('column "ssn" of relation "customers" is denied', names={"ssn", "customers"})
     'column "ssn" of relation "customers" is denied'
     """
@@ -44,10 +48,11 @@ def scrub_values(message: str, *, names: Collection[str] = ()) -> str:
 
     def quoted(match: re.Match[str]) -> str:
         text = match.group(0)
-        inner = text[1:-1]
+        closed = len(text) > 1 and text[-1] == text[0]
+        inner = text[1:-1] if closed else text[1:]
         if inner.lower() in keep:
             return text
-        return f"{text[0]}{MASK}{text[-1]}"
+        return f"{text[0]}{MASK}{text[0] if closed else ''}"
 
     pieces: list[str] = []
     last = 0

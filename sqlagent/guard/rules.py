@@ -487,6 +487,15 @@ PSEUDO_COLUMNS: Mapping[str, frozenset[str]] = MappingProxyType(
 )
 """Columns every table has without listing them."""
 
+SYSTEM_COLUMNS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"postgres": frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"})}
+)
+"""Pseudo-columns that describe the server rather than the data: PostgreSQL's system columns
+show transaction ids (``xmin``, ``xmax``, ``cmin``, ``cmax``), where a row is stored on disk
+(``ctid``) and the table's internal id (``tableoid``). A query reads them only when the policy
+sets ``allow_server_info``. (``oid`` is no hidden column since PostgreSQL 12: where a table has
+one it is listed in the schema like any other column, and elsewhere it is an unknown column.)"""
+
 DEFAULT_SCHEMA_NAMES: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "duckdb": frozenset({"main"}),
@@ -509,6 +518,8 @@ class DialectRules:
     table_functions: frozenset[str]
     """Lower-case names of functions allowed in FROM."""
     pseudo_columns: frozenset[str]
+    system_columns: frozenset[str]
+    """The pseudo-columns that are server details (``SYSTEM_COLUMNS``)."""
     default_schema_names: frozenset[str]
     executable_comments: bool
     """MySQL/MariaDB run the text of ``/*! ... */`` and ``/*M! ... */`` comments as SQL."""
@@ -535,6 +546,7 @@ def rules_for(dialect: str) -> DialectRules:
         denied_functions=MappingProxyType(denied),
         table_functions=COMMON_TABLE_FUNCTIONS | DIALECT_TABLE_FUNCTIONS.get(key, frozenset()),
         pseudo_columns=PSEUDO_COLUMNS.get(key, frozenset()),
+        system_columns=SYSTEM_COLUMNS.get(key, frozenset()),
         default_schema_names=DEFAULT_SCHEMA_NAMES.get(key, frozenset()),
         executable_comments=key in ("mysql", "mariadb", "doris", "starrocks", "singlestore"),
         double_quoted_strings=key == "sqlite",

@@ -16,7 +16,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from ..errors import ConfigError, LLMError, LLMTimeout, LLMUnavailable
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..settings import Settings
 
-__all__ = ["LLM", "OpenAILLM"]
+__all__ = ["LLM", "CompletionStream", "OpenAILLM"]
 
 NO_KEY_PLACEHOLDER = "sk-no-key-required"
 """Sent as the API key to a server given by base URL without a key (local servers ignore it)."""
@@ -41,8 +41,10 @@ class LLM(Protocol):
 
     ``on_token``, when given, is called with each piece of text as it arrives; the returned
     ``Completion`` still holds the whole text and the token usage. Implementations may also
-    accept ``max_tokens`` and ``response_format`` keywords; the chain passes them only when
-    it needs them (a reply cut off, structured output switched on).
+    accept ``max_tokens``, ``response_format`` and ``prediction`` keywords; the chain passes
+    them only when it needs them (a reply cut off, structured output switched on, a repair
+    whose output is mostly the previous query) and, for ``prediction``, only to an
+    implementation whose ``complete`` names it.
     """
 
     model: str
@@ -64,7 +66,44 @@ _UNSUPPORTED_LOCK = threading.Lock()
 _PARAM_WORDS = {
     "response_format": ("response_format", "json_schema", "response format"),
     "stream_options": ("stream_options", "include_usage", "stream options"),
+    "prediction": ("prediction", "predicted output"),
 }
+
+
+def forget_unsupported(endpoint: str) -> None:
+    """Forget what ``endpoint`` (a base URL) rejected: a new server now answers there."""
+    with _UNSUPPORTED_LOCK:
+        _UNSUPPORTED.pop(_without_userinfo(endpoint.rstrip("/")), None)
+
+
+# `stream` itself, but not `stream_options` nor "stream options".
+_STREAM_WORD = re.compile(r"\bstream(?:ing)?\b(?![ _-]?options)")
+
+
+class CompletionStream:
+    """The text deltas of one streamed reply, then (``completion``) the whole reply.
+
+    Iterate it for the deltas; once it is exhausted ``completion`` holds the text, the usage
+    reported at the end of the stream and the finish reason. An endpoint that does not
+    stream yields its whole text once.
+    """
+
+    def __init__(self, events: Iterator[str | Completion]) -> None:
+        self._events = events
+        self.completion: Completion | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for item in self._events:
+            if isinstance(item, Completion):
+                self.completion = item
+            else:
+                yield item
+
+    def close(self) -> None:
+        """Stop the request (the reply is abandoned at its next chunk)."""
+        close = getattr(self._events, "close", None)
+        if callable(close):
+            close()
 
 
 class OpenAILLM:
@@ -83,10 +122,12 @@ class OpenAILLM:
     ``Retry-After``). Without ``api_key`` the ``openai`` client reads ``OPENAI_API_KEY``;
     with a ``base_url`` but no key a placeholder is sent, as local servers need none.
 
-    ``response_format`` (structured output) and ``stream_options`` (usage of a stream) are
-    optional: a server that rejects one with HTTP 400/422 is asked again without it, and the
-    endpoint is remembered as not supporting it (``unsupported``). A rejected JSON schema is
-    first tried as a plain JSON object (``json_object``), which more servers accept.
+    ``response_format`` (structured output), ``stream_options`` (usage of a stream),
+    ``prediction`` (predicted output) and streaming itself are optional: a server that
+    rejects one with HTTP 400/422 is asked again without it, and the endpoint is remembered
+    as not supporting it (``unsupported``). A rejected JSON schema is first tried as a plain
+    JSON object (``json_object``), which more servers accept. A server that answers a
+    streamed request with a whole JSON reply is remembered as not streaming (``stream``).
     """
 
     def __init__(
@@ -152,20 +193,59 @@ class OpenAILLM:
         on_token: Callable[[str], None] | None = None,
         max_tokens: int | None = None,
         response_format: Mapping[str, Any] | None = None,
+        prediction: str | None = None,
     ) -> Completion:
         """Send ``messages`` and return the reply; stream it to ``on_token`` when given.
 
         ``max_tokens`` bounds the reply; ``response_format`` asks for structured output
-        (dropped, with a fallback to plain text, where the endpoint rejects it).
+        (dropped, with a fallback to plain text, where the endpoint rejects it);
+        ``prediction`` is text most of the reply is expected to repeat (OpenAI's predicted
+        outputs: a repaired query), dropped where the endpoint rejects it.
         """
-        client = self._get_client()
+        options = self._options(max_tokens, response_format, prediction)
+        result: Completion | None = None
+        for item in self._call(messages, temperature, on_token is not None, options):
+            if isinstance(item, Completion):
+                result = item
+            elif on_token is not None:
+                on_token(item)
+        assert result is not None
+        return result
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        prediction: str | None = None,
+    ) -> CompletionStream:
+        """Stream the reply to ``messages``: iterate the result for its text deltas, then read
+        its ``completion`` (whole text and usage).
+
+        Usage is asked for at the end of the stream (``stream_options``) where the endpoint
+        accepts it. An endpoint that refuses to stream (HTTP 400 naming ``stream``, or a whole
+        JSON reply to a streamed request) is asked normally, its text yielded once, and is
+        not asked to stream again.
+        """
+        options = self._options(max_tokens, response_format, prediction)
+        return CompletionStream(self._call(messages, temperature, True, options))
+
+    def _options(
+        self,
+        max_tokens: int | None,
+        response_format: Mapping[str, Any] | None,
+        prediction: str | None,
+    ) -> dict[str, Any]:
+        """The optional request parameters, less those this endpoint is known to reject."""
         options: dict[str, Any] = {}
         if max_tokens is not None:
             options["max_tokens"] = int(max_tokens)
         if response_format is not None:
             options["response_format"] = dict(response_format)
-        if on_token is not None:
-            options["stream_options"] = {"include_usage": True}
+        if prediction:
+            options["prediction"] = {"type": "content", "content": prediction}
         unsupported = self.unsupported
         if "json_schema" in unsupported and _is_schema(options.get("response_format")):
             options["response_format"] = {"type": "json_object"}
@@ -173,17 +253,35 @@ class OpenAILLM:
             options["max_completion_tokens"] = options.pop("max_tokens")
         for name in unsupported:
             options.pop(name, None)
+        return options
+
+    def _call(
+        self,
+        messages: Sequence[Message],
+        temperature: float,
+        stream: bool,
+        options: dict[str, Any],
+    ) -> Iterator[str | Completion]:
+        """Run one request; yield its text deltas (when streamed), then the ``Completion``."""
+        client = self._get_client()
+        if stream and "stream" in self.unsupported:
+            stream = False
+            fallback = True  # asked to stream: the whole text comes as one delta
+        else:
+            fallback = False
+        if stream and "stream_options" not in self.unsupported:
+            options["stream_options"] = {"include_usage": True}
         payload = [dict(m) for m in messages]
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         cancel = threading.Event()
         # The request runs on a daemon thread so that the caller can give up on it after
         # `timeout` seconds in total: the openai client's own timeout applies to each read and
         # each retry separately, so a slow trickle or a retried hang would outlast it. Tokens
-        # travel back through the queue and `on_token` is called on the caller's thread (UI
+        # travel back through the queue and are yielded on the caller's thread (UI
         # frameworks only allow drawing from there).
         worker = threading.Thread(
             target=self._request,
-            args=(client, payload, temperature, on_token is not None, options, events, cancel),
+            args=(client, payload, temperature, stream, options, events, cancel),
             name="sqlagent-llm",
             daemon=True,
         )
@@ -199,11 +297,15 @@ class OpenAILLM:
                 except queue.Empty:
                     raise self._timeout_error() from None
                 if kind == "token":
-                    if on_token is not None:
-                        on_token(value)
+                    yield value
+                elif kind == "fallback":
+                    fallback = True
                 elif kind == "done":
                     result: Completion = value
-                    return result
+                    if fallback and result.text:
+                        yield result.text
+                    yield result
+                    return
                 else:
                     raise self._translate(value)
         finally:
@@ -239,6 +341,15 @@ class OpenAILLM:
                         result = self._plain(client, messages, temperature, options)
                 except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                     text = f"{exc.message} {_error_text(exc)}".lower()
+                    others = (w for k in options if k in _PARAM_WORDS for w in _PARAM_WORDS[k])
+                    if stream and _STREAM_WORD.search(text) and not any(w in text for w in others):
+                        # Streaming refused (and nothing else named): ask for the whole
+                        # reply, handed over as one delta.
+                        self._remember_unsupported({"stream"})
+                        stream = False
+                        options.pop("stream_options", None)
+                        events.put(("fallback", None))
+                        continue
                     if "max_tokens" in options and "max_completion_tokens" in text:
                         # Newer OpenAI models take the bound under its newer name.
                         options["max_completion_tokens"] = options.pop("max_tokens")
@@ -281,21 +392,7 @@ class OpenAILLM:
             timeout=self.timeout,
             **{k: v for k, v in options.items() if k != "stream_options"},
         )
-        if not response.choices:
-            return Completion("", _usage(response.usage), response.model)
-        choice = response.choices[0]
-        message = choice.message
-        text = message.content or ""
-        if not text.strip() and message.tool_calls:
-            # A tool call instead of text: its arguments are where the query is.
-            text = "\n".join(_tool_call_text(call) for call in message.tool_calls)
-        return Completion(
-            text,
-            _usage(response.usage),
-            response.model,
-            finish_reason=choice.finish_reason,
-            refusal=getattr(message, "refusal", None) or None,
-        )
+        return _from_response(response, self.model)
 
     def _stream(
         self,
@@ -314,6 +411,22 @@ class OpenAILLM:
             stream=True,
             **options,
         )
+        content_type = stream.response.headers.get("content-type", "")
+        if "json" in content_type:
+            # The server ignored `stream` and sent the whole reply: read it as one, hand it
+            # over as one delta, and do not ask this endpoint to stream again.
+            import openai.types.chat
+
+            try:
+                data = json.loads(stream.response.read())
+            finally:
+                stream.close()
+            self._remember_unsupported({"stream"})
+            reply = openai.types.chat.ChatCompletion.model_validate(data)
+            result = _from_response(reply, self.model)
+            if result.text:
+                events.put(("token", result.text))
+            return result
         parts: list[str] = []
         usage = Usage()
         model = ""
@@ -455,6 +568,25 @@ _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{8,}")
 
 def _is_schema(response_format: Any) -> bool:
     return isinstance(response_format, Mapping) and response_format.get("type") == "json_schema"
+
+
+def _from_response(response: Any, model: str) -> Completion:
+    """A whole ``chat.completion`` as a ``Completion`` (tool-call arguments as its text)."""
+    if not response.choices:
+        return Completion("", _usage(response.usage), response.model or model)
+    choice = response.choices[0]
+    message = choice.message
+    text = message.content or ""
+    if not text.strip() and message.tool_calls:
+        # A tool call instead of text: its arguments are where the query is.
+        text = "\n".join(_tool_call_text(call) for call in message.tool_calls)
+    return Completion(
+        text,
+        _usage(response.usage),
+        response.model or model,
+        finish_reason=choice.finish_reason,
+        refusal=getattr(message, "refusal", None) or None,
+    )
 
 
 def _tool_call_text(call: Any) -> str:

@@ -12,12 +12,15 @@ and time limits apply, and names the policy denies are scrubbed from every text 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -25,19 +28,27 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
+from ..access.signin import is_loopback
 from ..errors import ConfigError, SqlAgentError, UsageError
 from ..settings import LLM_HELP
 
 if TYPE_CHECKING:
+    from ..access.identity import Identity
     from ..api import Agent
+    from ..store.tokens import TokenStore
     from ..types import Answer, SchemaInfo
 
 __all__ = [
+    "CALLER",
     "DEFAULT_ROWS",
     "MAX_QUESTION_CHARS",
     "MAX_SQL_CHARS",
+    "AllowedHosts",
     "AskResult",
+    "Authenticator",
+    "RequestGate",
     "build_server",
+    "is_loopback",
     "run_http",
     "run_stdio",
 ]
@@ -193,36 +204,69 @@ MaxRows = Annotated[
 ]
 
 
-class Tools:
-    """The tool bodies over one ``Agent``; each runs on a worker thread of the server."""
+CALLER: ContextVar[Identity | None] = ContextVar("sqlagent_mcp_caller", default=None)
+"""Who sent the request being handled: set by the HTTP transport's ``RequestGate`` for each
+request (the SDK runs the tool in a copy of that request's context, so two users' requests
+never see each other's), unset on stdio, where the tools answer for the default identity."""
 
-    def __init__(self, agent: Agent) -> None:
+_SCRUBBERS = 256
+"""Scrubbers kept (one per person recently served)."""
+
+
+class Tools:
+    """The tool bodies over one ``Agent``; each runs on a worker thread of the server, for
+    the person calling (``CALLER``, else ``default``: the operating-system user)."""
+
+    def __init__(self, agent: Agent, *, default: Identity | None = None) -> None:
+        from ..access.identity import Identity
+
         self.agent = agent
+        self.default = default or Identity.local()
         self._lock = threading.Lock()
-        self._scrubber: tuple[SchemaInfo, Scrubber] | None = None
-        self._scrub(None)  # built now, so that a broken database fails at start-up
+        # Per person: the schema object it was built from, and the scrubber for what they see.
+        self._scrubbers: dict[Identity, tuple[SchemaInfo, Scrubber]] = {}
+        agent.db.schema()  # now, so that a broken database fails at start-up
+
+    # ---- who is calling
+
+    def _caller(self) -> Identity:
+        return CALLER.get() or self.default
+
+    def _view(self) -> Agent:
+        """The agent answering for the caller: their role's policy, row filters bound."""
+        return self.agent.for_user(self._caller())
 
     # ---- shaping
 
     def _current_scrubber(self) -> Scrubber:
-        """The scrubber for the schema as it is now (rebuilt when the schema changes)."""
+        """The caller's scrubber for the schema as it is now (rebuilt when it changes)."""
+        who = self._caller()
+        with self._lock:
+            kept = self._scrubbers.get(who)
         try:
             full = self.agent.db.schema()  # the same object until the schema changes
+            if kept is not None and kept[0] is full:
+                return kept[1]
+            scrubber = Scrubber(full, self._view().schema())
         except SqlAgentError:
-            if self._scrubber is None:
+            if kept is None:
                 raise
-            return self._scrubber[1]  # the database is down: the last list still holds
+            return kept[1]  # the database is down: the last list still holds
         with self._lock:
-            if self._scrubber is None or self._scrubber[0] is not full:
-                self._scrubber = (full, Scrubber(full, self.agent.schema()))
-            return self._scrubber[1]
+            if len(self._scrubbers) >= _SCRUBBERS and who not in self._scrubbers:
+                self._scrubbers.pop(next(iter(self._scrubbers)))
+            self._scrubbers[who] = (full, scrubber)
+        return scrubber
 
     def _scrub(self, text: str | None) -> str | None:
-        """``text`` with the names of denied columns removed."""
+        """``text`` with the names of columns the caller may not see removed."""
         return self._current_scrubber()(text)
 
     def _error(self, message: str) -> ToolError:
-        return ToolError(self._scrub(message) or message)
+        try:
+            return ToolError(self._scrub(message) or message)
+        except SqlAgentError as exc:  # nothing to scrub with: only what cannot name a column
+            return ToolError(f"{type(exc).__name__}: the database or the policy is unavailable.")
 
     def _result(self, answer: Answer, max_rows: int) -> AskResult:
         from ..types import to_json_value
@@ -258,9 +302,8 @@ class Tools:
             error=error,
         )
 
-    def _rows(self, max_rows: int | None) -> int:
-        limit = self.agent.settings.max_rows
-        return min(max_rows or DEFAULT_ROWS, limit)
+    def _rows(self, agent: Agent, max_rows: int | None) -> int:
+        return min(max_rows or DEFAULT_ROWS, agent.settings.max_rows)
 
     # ---- tools
 
@@ -280,7 +323,8 @@ class Tools:
         if not text:
             raise ToolError("The question is empty: pass the question in plain language.")
         try:
-            answer = self.agent.ask(text)
+            agent = self._view()
+            answer = agent.ask(text)
         except ConfigError as exc:
             if exc.hint != LLM_HELP:  # another configuration mistake: a malformed file, say
                 raise self._error(f"{exc.message} {exc.hint or ''}".strip()) from None
@@ -293,7 +337,7 @@ class Tools:
             ) from None
         except SqlAgentError as exc:
             raise self._error(exc.message) from None
-        return self._result(answer, self._rows(max_rows))
+        return self._result(answer, self._rows(agent, max_rows))
 
     def run_sql(
         self,
@@ -316,10 +360,11 @@ class Tools:
         if not sql.strip():
             raise ToolError("The SQL is empty: pass one SELECT statement.")
         try:
-            answer = self.agent.sql(sql)
+            agent = self._view()
+            answer = agent.sql(sql)
         except SqlAgentError as exc:
             raise self._error(exc.message) from None
-        return self._result(answer, self._rows(max_rows))
+        return self._result(answer, self._rows(agent, max_rows))
 
     def describe_schema(
         self,
@@ -339,9 +384,10 @@ class Tools:
         answered with, if any. Needs no model.
         """
         try:
-            context = self.agent.context(question.strip())
-            schema = self.agent.schema()
-            verified = self.agent.knowledge().match_verified(question) if question.strip() else None
+            agent = self._view()
+            context = agent.context(question.strip())
+            schema = agent.schema()
+            verified = agent.knowledge().match_verified(question) if question.strip() else None
         except SqlAgentError as exc:
             raise self._error(exc.message) from None
         return SchemaOut(
@@ -360,14 +406,15 @@ class Tools:
         from ..guard import check
 
         try:
-            knowledge = self.agent.knowledge()
-            schema = self.agent.db.schema()
+            agent = self._view()
+            knowledge = agent.knowledge()
+            schema = agent.db.schema()
         except SqlAgentError as exc:
             raise self._error(exc.message) from None
         out: list[VerifiedOut] = []
         for example in knowledge.verified:
             try:
-                check(example.sql, schema=schema, policy=self.agent.settings.policy)
+                check(example.sql, schema=schema, policy=agent.settings.policy)
             except SqlAgentError:
                 continue  # it reads something denied (or no longer exists): not shown
             out.append(VerifiedOut(question=example.question, sql=example.sql))
@@ -418,11 +465,13 @@ def _arguments_message(tool: str, error: ValidationError) -> str:
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 
 
-def build_server(agent: Agent) -> MCPServer:
-    """An MCP server whose tools answer from ``agent`` (its database, model and policy)."""
+def build_server(agent: Agent, *, default: Identity | None = None) -> MCPServer:
+    """An MCP server whose tools answer from ``agent`` (its database, model and policy) for
+    the caller of each request (``CALLER``), else for ``default`` (the operating-system
+    user when None)."""
     from .. import __version__
 
-    tools = Tools(agent)
+    tools = Tools(agent, default=default)
     server = _Server(
         "sqlagent", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
     )
@@ -460,12 +509,244 @@ ASGIApp = Callable[
 ]
 
 
-class BearerAuth:
-    """ASGI middleware: HTTP requests without ``Authorization: Bearer <token>`` get 401."""
+# ---- who is calling, and from where
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+
+@dataclass(frozen=True)
+class AllowedHosts:
+    """The ``Host`` and ``Origin`` values the HTTP transport answers (against DNS rebinding).
+
+    A web page on another site that resolves its own name to this machine reaches the server
+    with that name in ``Host`` (answered 421) and its own site in ``Origin`` (answered 403).
+    ``hosts`` are ``name:port`` values matched exactly; ``names`` are names matched with any
+    port (or none); an origin is allowed when it is one of ``origins`` or its scheme is http(s)
+    and its host part passes the ``Host`` check (the server's own origin).
+    """
+
+    hosts: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+    origins: frozenset[str] = frozenset()
+
+    @classmethod
+    def for_bind(
+        cls,
+        host: str,
+        port: int,
+        *,
+        extra_hosts: Iterable[str] = (),
+        extra_origins: Iterable[str] = (),
+    ) -> AllowedHosts:
+        """The defaults for a bind, plus ``--allow-host`` and ``--allow-origin`` values.
+
+        Loopback: ``localhost``, ``127.0.0.1`` and ``[::1]`` with the port. Another address:
+        that address with the port. Every address (``0.0.0.0``, ``::``): the loopback names,
+        this machine's host name, its full name and their addresses, with the port. A name
+        given without a port matches any port. Raises ``UsageError`` for a malformed one.
+        """
+        bind = host.strip().strip("[]").lower()
+        if is_loopback(bind):
+            bases = {*_LOOPBACK_NAMES, bind}
+        elif bind in ("", "0.0.0.0", "::"):
+            bases = {*_LOOPBACK_NAMES, *_this_machine()}
+        else:
+            bases = {bind}
+        hosts = {f"{_bracketed(b)}:{port}" for b in bases}
+        if port == 80:  # the default port is left out of Host
+            hosts |= {_bracketed(b) for b in bases}
+        names: set[str] = set()
+        for given in extra_hosts:
+            value = _host_value(given)
+            (hosts if _has_port(value) else names).add(value)
+        origins = {_origin_value(o) for o in extra_origins}
+        return cls(frozenset(hosts), frozenset(names), frozenset(origins))
+
+    def host_ok(self, value: str | None) -> bool:
+        """True when a request's ``Host`` header is one of this server's names."""
+        if not value:
+            return False  # HTTP/1.1 requires it; without one the name cannot be checked
+        value = value.strip().lower()
+        if value in self.hosts:
+            return True
+        return _without_port(value) in self.names
+
+    def origin_ok(self, value: str) -> bool:
+        """True when a request's ``Origin`` header (when sent) may call this server."""
+        value = value.strip().lower().rstrip("/")
+        if value in self.origins:
+            return True
+        scheme, sep, rest = value.partition("://")
+        return bool(sep) and scheme in ("http", "https") and "/" not in rest and self.host_ok(rest)
+
+    def sdk_settings(self) -> Any:
+        """The same rules as the SDK's own transport security settings (checked again
+        behind ``RequestGate``, so that no route is left unchecked)."""
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        hosts = sorted(self.hosts | self.names | {f"{n}:*" for n in self.names})
+        origins = sorted(
+            self.origins | {f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")}
+        )
+        return TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+        )
+
+
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+_HOST_VALUE = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?)(:[0-9]{1,5})?$")
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _has_port(value: str) -> bool:
+    return re.search(r":[0-9]+$", value) is not None and not value.endswith("]")
+
+
+def _without_port(value: str) -> str:
+    if value.startswith("["):
+        return value[: value.index("]") + 1] if "]" in value else value
+    return value.rsplit(":", 1)[0] if _has_port(value) else value
+
+
+def _host_value(given: str) -> str:
+    value = given.strip().lower()
+    if ":" in value and not value.startswith("[") and value.count(":") > 1:
+        value = f"[{value}]"  # a bare IPv6 address
+    if not _HOST_VALUE.match(value):
+        raise UsageError(
+            f"--allow-host takes a host name as clients send it in Host (mcp.example.com, "
+            f"10.0.0.5:8765), not {given!r}"
+        )
+    return value
+
+
+def _origin_value(given: str) -> str:
+    value = given.strip().lower().rstrip("/")
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("http", "https") or not _HOST_VALUE.match(rest):
+        raise UsageError(
+            f"--allow-origin takes an origin, scheme://host[:port] with no path "
+            f"(https://app.example.com), not {given!r}"
+        )
+    return value
+
+
+def _this_machine() -> set[str]:
+    """This machine's names and their addresses (best effort: whatever resolves)."""
+    import socket
+
+    found: set[str] = set()
+    for name in {socket.gethostname(), socket.getfqdn()}:
+        if not name:
+            continue
+        found.add(name.lower())
+        try:
+            found.update(a.lower() for a in socket.gethostbyname_ex(name)[2])
+        except OSError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is not served: the status, a message, and the headers to send."""
+
+    status: int
+    message: str
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+_UNAUTHORIZED = (b"www-authenticate", b'Bearer realm="sqlagent"')
+_INVALID_TOKEN = (b"www-authenticate", b'Bearer realm="sqlagent", error="invalid_token"')
+
+
+class Authenticator:
+    """Who a request's ``Authorization`` header stands for.
+
+    A per-user access token (``sqlagent users add``) found live in ``tokens`` is its user
+    (``via="token"``); ``shared`` (``SQLAGENT_MCP_TOKEN``) is the operator running the server.
+    Without a header the request is the operator's only on a loopback bind with no shared
+    token and no access token in the store. A store that cannot be read refuses the request
+    (503): nobody is let in unchecked.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokens: TokenStore | None,
+        shared: str | None = None,
+        loopback: bool = True,
+        operator: Identity | None = None,
+    ) -> None:
+        from ..access.identity import Identity
+
+        self.tokens = tokens
+        self._shared = hashlib.sha256(shared.encode()).digest() if shared else None
+        self.loopback = loopback
+        self.operator = operator or Identity.local()
+
+    def identify(self, authorization: str | None) -> Identity | Refusal:
+        """The caller, or why they are refused (401 unknown, 503 store unreachable)."""
+        from ..store.backends import StoreError
+
+        if authorization is None:
+            if self._shared is not None or not self.loopback:
+                return Refusal(
+                    401, "unauthorized: send Authorization: Bearer <token>", (_UNAUTHORIZED,)
+                )
+            try:
+                closed = self.tokens is not None and self.tokens.has_tokens()
+            except StoreError:
+                return _unavailable()
+            if closed:
+                return Refusal(
+                    401,
+                    "unauthorized: this server has users; send Authorization: Bearer <your token>",
+                    (_UNAUTHORIZED,),
+                )
+            return self.operator
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return Refusal(
+                401, "unauthorized: send Authorization: Bearer <token>", (_UNAUTHORIZED,)
+            )
+        if self._shared is not None and hmac.compare_digest(
+            hashlib.sha256(token.encode()).digest(), self._shared
+        ):
+            return self.operator
+        record = None
+        if self.tokens is not None:
+            try:
+                record = self.tokens.identify(token)
+            except StoreError:
+                return _unavailable()
+        if record is None:
+            return Refusal(401, "unauthorized: the token is unknown or revoked", (_INVALID_TOKEN,))
+        return record.identity()
+
+
+def _unavailable() -> Refusal:
+    return Refusal(
+        503,
+        "the store holding the access tokens cannot be reached; try again shortly",
+        ((b"retry-after", b"5"),),
+    )
+
+
+class RequestGate:
+    """ASGI middleware in front of the MCP app, for every HTTP request in this order: a
+    ``Host`` not allowed gets 421, an ``Origin`` not allowed 403 (the SDK's statuses), a
+    caller not identified 401 (503 when the tokens cannot be read); the rest runs with
+    ``CALLER`` set to who sent it. A session is kept to the person who opened it."""
+
+    def __init__(self, app: ASGIApp, *, hosts: AllowedHosts, auth: Authenticator) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self.hosts = hosts
+        self.auth = auth
+        self._sessions: dict[str, Identity] = {}
+        self._sessions_lock = threading.Lock()
 
     async def __call__(
         self,
@@ -473,60 +754,104 @@ class BearerAuth:
         receive: Callable[[], Awaitable[Any]],
         send: Callable[[Any], Awaitable[None]],
     ) -> None:
-        if scope["type"] == "http" and not self._authorized(scope.get("headers", ())):
-            body = b'{"error": "unauthorized: send Authorization: Bearer <SQLAGENT_MCP_TOKEN>"}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Bearer realm="sqlagent"'),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+        if scope["type"] != "http":  # the lifespan
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        import anyio.to_thread
 
-    def _authorized(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
-        for name, value in headers:
-            if name.lower() == b"authorization":
-                return hmac.compare_digest(value.strip(), self._expected)
-        return False
+        headers = _headers(scope)
+        if not self.hosts.host_ok(headers.get("host")):
+            await _refuse(send, Refusal(421, "misdirected request: this Host is not served here"))
+            return
+        origin = headers.get("origin")
+        if origin is not None and not self.hosts.origin_ok(origin):
+            await _refuse(send, Refusal(403, "forbidden: requests from this Origin are refused"))
+            return
+        # The store is read on a worker thread: a slow one never holds up other requests.
+        who = await anyio.to_thread.run_sync(self.auth.identify, headers.get("authorization"))
+        if isinstance(who, Refusal):
+            await _refuse(send, who)
+            return
+        session = headers.get("mcp-session-id")
+        if session is not None:
+            with self._sessions_lock:
+                owner = self._sessions.get(session)
+            if owner is not None and owner != who:
+                await _refuse(send, Refusal(403, "forbidden: this session is another user's"))
+                return
+
+        async def send_noting_session(message: Any) -> None:
+            if message.get("type") == "http.response.start":
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"mcp-session-id":
+                        self._own(value.decode("latin-1"), who)
+            await send(message)
+
+        token = CALLER.set(who)
+        try:
+            await self.app(scope, receive, send_noting_session)
+        finally:
+            CALLER.reset(token)
+
+    def _own(self, session: str, who: Identity) -> None:
+        with self._sessions_lock:
+            if session not in self._sessions:
+                if len(self._sessions) >= _SESSIONS:
+                    self._sessions.pop(next(iter(self._sessions)))
+                self._sessions[session] = who
 
 
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_SESSIONS = 10_000
+"""Sessions whose owner is remembered (the SDK closes idle ones long before)."""
 
 
-def is_loopback(host: str) -> bool:
-    """True for an address only this machine can reach."""
-    return host in LOOPBACK or host.startswith("127.")
+def _headers(scope: MutableMapping[str, Any]) -> dict[str, str]:
+    """The request's headers by lower-case name (the first of a repeated one)."""
+    out: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        out.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return out
 
 
-def http_app(agent: Agent, *, host: str, token: str | None) -> ASGIApp:
-    """The streamable-HTTP ASGI app at ``/mcp``, behind bearer auth when ``token`` is set."""
-    from mcp.server.transport_security import TransportSecuritySettings
+async def _refuse(send: Callable[[Any], Awaitable[None]], refusal: Refusal) -> None:
+    import json
 
-    server = build_server(agent)
-    security = None
-    if not is_loopback(host):
-        # Clients reach a public bind under any host name; the bearer token is the gate.
-        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    app: ASGIApp = server.streamable_http_app(host=host, transport_security=security)
-    return BearerAuth(app, token) if token else app
+    body = json.dumps({"error": refusal.message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": refusal.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *refusal.headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
-def run_http(agent: Agent, *, host: str, port: int, token: str | None) -> None:
-    """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted.
+def http_app(
+    agent: Agent,
+    *,
+    host: str,
+    port: int,
+    auth: Authenticator,
+    allow_hosts: Iterable[str] = (),
+    allow_origins: Iterable[str] = (),
+) -> ASGIApp:
+    """The streamable-HTTP ASGI app at ``/mcp`` behind ``RequestGate``: the Host and Origin
+    rules of ``AllowedHosts.for_bind`` on every bind, then ``auth`` for each request."""
+    hosts = AllowedHosts.for_bind(host, port, extra_hosts=allow_hosts, extra_origins=allow_origins)
+    server = build_server(agent, default=auth.operator)
+    app: ASGIApp = server.streamable_http_app(host=host, transport_security=hosts.sdk_settings())
+    return RequestGate(app, hosts=hosts, auth=auth)
 
-    A non-loopback ``host`` needs ``token`` (the caller checks); with a token every request
-    must carry it, whatever the address.
-    """
+
+def run_http(app: ASGIApp, *, host: str, port: int) -> None:
+    """Serve ``app`` (``http_app``'s) at ``http://host:port/mcp`` until interrupted."""
     import uvicorn
 
-    app = http_app(agent, host=host, token=token)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     try:
         uvicorn.Server(config).run()

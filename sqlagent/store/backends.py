@@ -61,7 +61,6 @@ Run = Callable[[str, Params], list[tuple[Any, ...]]]
 """Runs one statement inside a write transaction; returns its rows (empty for a write)."""
 
 
-
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@")
 
 
@@ -115,6 +114,18 @@ _ANSWER_COLUMNS = """
     truncated INTEGER NOT NULL,
     verified INTEGER NOT NULL,
     confidence {real}"""
+
+# Only the SHA-256 of a token is kept; ``user_groups`` (a JSON list) and ``user_attributes``
+# (a JSON object) are what the policy's role mapping and row filters read for its user.
+_ACCESS_TOKENS = (
+    "CREATE TABLE IF NOT EXISTS access_tokens (id TEXT PRIMARY KEY, "
+    "secret_sha256 TEXT NOT NULL UNIQUE, user_name TEXT NOT NULL, user_groups TEXT NOT NULL, "
+    "user_attributes TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT, "
+    "last_used_at TEXT)"
+)
+_ACCESS_TOKENS_BY_USER = (
+    "CREATE INDEX IF NOT EXISTS access_tokens_by_user ON access_tokens (user_name)"
+)
 
 # Append only: a released step is never edited, a change is a new step at the end. Version 1
 # is the layout SQLite history files had before versioning by migrations (user_version 1),
@@ -177,6 +188,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE feedback ADD COLUMN IF NOT EXISTS role TEXT",
             "ALTER TABLE verified_examples ADD COLUMN IF NOT EXISTS saved_by TEXT",
         ),
+    ),
+    Migration(
+        4,
+        "access tokens of the MCP server's users, kept as hashes",
+        sqlite=(_ACCESS_TOKENS, _ACCESS_TOKENS_BY_USER),
+        postgresql=(_ACCESS_TOKENS, _ACCESS_TOKENS_BY_USER),
     ),
 )
 LATEST = MIGRATIONS[-1].version

