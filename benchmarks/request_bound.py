@@ -126,7 +126,10 @@ def cli_table(engines: list[str] | None, baseline: Path | None) -> None:
                     elapsed, after, code, message = _cli(target, sql, source)
                     past = elapsed - floors[tree]
                     was = worst.get((engine, tree), (0.0, 0.0))
-                    worst[engine, tree] = (max(was[0], past), max(was[1], after))
+                    # The goal is about waiting on an engine past its timeout: a statement
+                    # that succeeds (and then prints a wide table) is timed, not judged.
+                    judged = past if "statement tim" in message else 0.0
+                    worst[engine, tree] = (max(was[0], judged), max(was[1], after))
                     print(f"{engine:<9} {tree:<9} {sql[:44]:<44} {elapsed:>7.2f} {past:>8.2f} "
                           f"{after:>9.2f} {code:>5}  {message[:50]}")  # fmt: skip
         finally:
@@ -135,7 +138,7 @@ def cli_table(engines: list[str] | None, baseline: Path | None) -> None:
           "'after msg': from the error's line to the process's exit.")  # fmt: skip
     for (engine, tree), (past, after) in worst.items():
         verdict = "ok" if past <= CLI_GOAL else "MISS"
-        print(f"{engine} ({tree}): slowest exit {past:.2f} s beyond the floor "
+        print(f"{engine} ({tree}): slowest exit after a timeout {past:.2f} s beyond the floor "
               f"(goal <= {CLI_GOAL:g} s: {verdict}), "
               f"at most {after:.2f} s after the message")  # fmt: skip
 

@@ -190,7 +190,7 @@ def check_fetch_args(max_rows: int, timeout: float) -> None:
         raise ValueError(f"timeout must be > 0 seconds, not {timeout}")
 
 
-DEADLINE_GRACE = 0.5
+DEADLINE_GRACE = 0.2
 """Seconds past the statement timeout after which the caller gets a timeout back, even while
 the engine is still winding down the interrupted statement (one huge value can keep DuckDB
 busy for seconds after its interrupt)."""
