@@ -734,45 +734,46 @@ def _narrate(
     from .answer.markup import forged_fragments, grounding_texts, strip_ungrounded
 
     rec.emit("narrate", "Writing the answer")
-    # One summary for the request and for checking the numbers of the reply against it.
-    summary = result_summary(result, max_rows=settings.narrate_rows)
-    messages = narration_messages(
-        question, guarded.sql, result, max_rows=settings.narrate_rows, summary=summary
-    )
-    forged = forged_fragments(guarded.sql)
-    made: list[tuple[str, ...]] = []
-
-    def grounded() -> tuple[str, ...]:
-        # Made on first need only: the cells of a thousand rows as text, which the markup
-        # check reads only when the narrative holds a link, image or tag.
-        if not made:
-            made.append(grounding_texts(result.rows, also=(question,)))
-        return made[0]
-
-    def lazily(texts: Callable[[], tuple[str, ...]]) -> Iterator[str]:
-        yield from texts()
-
-    def on_token(token: str) -> None:
-        rec.emit("token", token)
-        if gate is not None:
-            shown = gate.feed(token)
-            if shown:
-                rec.emit("narration", shown)
-
-    # Only a listener gets the narration as it streams, each piece checked before it goes.
-    from .answer.gate import NarrationGate
-
-    gate = (
-        NarrationGate(
-            grounded(),
-            lambda t: _invented(t, summary, question, guarded.sql, result),
-            forged=forged,
-        )
-        if rec.listening
-        else None
-    )
     try:
+        # The summary and the checks it feeds are part of the step, as is the call.
         with rec.step("narrate") as info:
+            # One summary for the request and for checking the numbers of the reply against it.
+            summary = result_summary(result, max_rows=settings.narrate_rows)
+            messages = narration_messages(
+                question, guarded.sql, result, max_rows=settings.narrate_rows, summary=summary
+            )
+            forged = forged_fragments(guarded.sql)
+            made: list[tuple[str, ...]] = []
+
+            def grounded() -> tuple[str, ...]:
+                # Made on first need only: the cells of a thousand rows as text, which the markup
+                # check reads only when the narrative holds a link, image or tag.
+                if not made:
+                    made.append(grounding_texts(result.rows, also=(question,)))
+                return made[0]
+
+            def lazily(texts: Callable[[], tuple[str, ...]]) -> Iterator[str]:
+                yield from texts()
+
+            def on_token(token: str) -> None:
+                rec.emit("token", token)
+                if gate is not None:
+                    shown = gate.feed(token)
+                    if shown:
+                        rec.emit("narration", shown)
+
+            # Only a listener gets the narration as it streams, each piece checked before it goes.
+            from .answer.gate import NarrationGate
+
+            gate = (
+                NarrationGate(
+                    grounded(),
+                    lambda t: _invented(t, summary, question, guarded.sql, result),
+                    forged=forged,
+                )
+                if rec.listening
+                else None
+            )
             completion = llm.complete(messages, temperature=0.0, on_token=on_token)
             info["usage"] = completion.usage
             text = completion.text.strip()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
+import itertools
 import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pandas is heavy: imported only when a DataFrame is asked for
@@ -197,6 +199,19 @@ class QueryResult:
     @property
     def row_count(self) -> int:
         return len(self.rows)
+
+    @cached_property
+    def by_column(self) -> tuple[tuple[Any, ...], ...]:
+        """The values column by column, transposed once (in C) for every reader of the
+        result: the size bound, the statistics of the summary. A short row reads as NULLs."""
+        if not self.rows:
+            return tuple(() for _ in self.columns)
+        return tuple(itertools.zip_longest(*self.rows))
+
+    @cached_property
+    def column_types(self) -> tuple[frozenset[type], ...]:
+        """The Python types each column holds (``NoneType`` for NULL)."""
+        return tuple(frozenset(map(type, column)) for column in self.by_column)
 
 
 @dataclass(frozen=True)

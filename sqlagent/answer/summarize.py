@@ -18,9 +18,18 @@ from ..types import QueryResult
 _CELL_CHARS = 60
 
 
+_NONE = type(None)
+_DIGITS = frozenset({int, decimal.Decimal})
+"""Types whose text is digits, a sign, a point or an exponent: already one inert line."""
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
+    if value.__class__ in _DIGITS:
+        text = str(value)
+        if len(text) <= _CELL_CHARS:
+            return text
     if isinstance(value, float):
         return f"{value:.6g}" if abs(value) < 1e15 else repr(value)
     if isinstance(value, (_dt.date, _dt.datetime, _dt.time)):
@@ -33,7 +42,7 @@ def _is_number_type(kind: type) -> bool:
     return issubclass(kind, (int, float, decimal.Decimal)) and not issubclass(kind, bool)
 
 
-def _exact_sum(values: list[Any], kinds: set[type]) -> Any:
+def _exact_sum(values: Sequence[Any], kinds: set[type]) -> Any:
     """The sum without float drift: exact for integers and decimals, correctly rounded for
     floats. (Once per column of every answer, so it avoids a conversion per value.)"""
     if any(issubclass(k, float) for k in kinds):
@@ -45,17 +54,22 @@ def _exact_sum(values: list[Any], kinds: set[type]) -> Any:
     return sum(values)
 
 
-def column_stats(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+def column_stats(result: QueryResult) -> list[str]:
     """One line per column: min/max/sum for numbers and dates, distinct count for text."""
     lines = []
-    # Transposed once, in C: a thousand-row result is read column by column below.
-    by_column = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-    for raw_name, column in zip(columns, by_column, strict=True):
+    n = result.row_count
+    # Read column by column, as transposed once for the result (``QueryResult.by_column``).
+    for raw_name, column, types in zip(
+        result.columns, result.by_column, result.column_types, strict=True
+    ):
         name = data_line(raw_name, _CELL_CHARS)
-        values = [v for v in column if v is not None]
-        nulls = len(rows) - len(values)
+        kinds = set(types)
+        values: Sequence[Any] = column
+        if _NONE in kinds:  # most columns hold no NULL: then no copy is made
+            kinds.discard(_NONE)
+            values = [v for v in column if v is not None]
+        nulls = n - len(values)
         null_note = f", {nulls} null" if nulls else ""
-        kinds = set(map(type, values))
         if values and all(_is_number_type(k) for k in kinds):
             total = _exact_sum(values, kinds)
             lines.append(
@@ -67,7 +81,8 @@ def column_stats(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[
                 f"{name}: dates from {_cell(min(values))} to {_cell(max(values))}{null_note}"
             )
         elif values:
-            distinct = len({str(v) for v in values})
+            # Text as it is; anything else (or a mix) by how it reads.
+            distinct = len(set(values) if kinds == {str} else {str(v) for v in values})
             lines.append(f"{name}: {distinct} distinct values{null_note}")
         else:
             lines.append(f"{name}: all null")
@@ -102,7 +117,7 @@ def result_summary(result: QueryResult, *, max_rows: int = 20) -> str:
     parts.append(table)
     if n > 1:
         parts.append("Column statistics over all fetched rows:")
-        parts.extend(column_stats(result.columns, result.rows))
+        parts.extend(column_stats(result))
     return "\n".join(parts)
 
 

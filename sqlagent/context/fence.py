@@ -40,6 +40,10 @@ _TAG_OPEN = re.compile(
     r"[A-Za-zＡ-Ｚａ-ｚ/!?|%｜／！？％])"
 )
 
+_PLAIN = re.compile(r"[!-;=-_a-~]+(?: [!-;=-_a-~]+)*")
+"""Printable ASCII without ``<`` or a backtick, single spaces between words: text that
+``data_line`` would leave exactly as it is (most names and cells), known in one match."""
+
 CUT = "…"
 """Marks a value cut to its limit."""
 
@@ -59,6 +63,8 @@ def data_line(value: object, limit: int = 200) -> str:
     'xxxxxxx…'
     """
     text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit and _PLAIN.fullmatch(text):
+        return text
     if len(text) > 8 * limit + 64:
         text = text[: 8 * limit + 64]  # enough to fill the limit after folding
     text = _INVISIBLE.sub("", text)

@@ -138,12 +138,13 @@ class DuckDatabase:
         with self._running_lock:
             self._running += 1
         try:
-            if check:
-                _check_read_only(cur, sql)
+            # Checked, the statement DuckDB parsed is what runs: one parse, and what was
+            # checked is exactly what runs.
+            statement: Any = _check_read_only(cur, sql) if check else sql
             clock = Stopwatch()
             with Watchdog(timeout, cur.interrupt) as dog:
                 try:
-                    cur.execute(sql)
+                    cur.execute(statement)
                     description = cur.description or []
                     fetched = cur.fetchmany(max_rows + 1) if description else []
                 except duckdb.Error as exc:
@@ -180,8 +181,8 @@ def _converter(type_code: Any) -> Converter | None:
     return keep if _NATIVE_TYPES.fullmatch(name) else None
 
 
-def _check_read_only(cur: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Refuse anything but one SELECT, using DuckDB's own parser."""
+def _check_read_only(cur: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Statement:
+    """Refuse anything but one SELECT, using DuckDB's own parser; the parsed statement."""
     import duckdb
 
     try:
@@ -202,6 +203,7 @@ def _check_read_only(cur: duckdb.DuckDBPyConnection, sql: str) -> None:
             )
     if len(statements) > 1:
         raise ExecutionError("Only one statement can run at a time", sql=sql)
+    return statements[0]
 
 
 CLOSE_WAIT = 30.0

@@ -1,0 +1,123 @@
+"""The shortcuts taken on every answer give exactly what the long way gives.
+
+A thousand-row result passes through the size bound, the summary's statistics and the
+prompt fence on every question; each has a fast path for the common case (numbers, plain
+ASCII text). These tests hold each fast path to the general one it skips.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sqlagent.answer import summarize
+from sqlagent.answer.summarize import column_stats, result_summary
+from sqlagent.context import fence
+from sqlagent.context.fence import data_line
+from sqlagent.db.base import bound_bytes
+from sqlagent.errors import ExecutionError
+from sqlagent.types import QueryResult
+
+_NEVER = re.compile(r"(?!)")
+
+# Mostly printable ASCII (the fast path's domain) with its edges: `<`, backticks, runs of
+# spaces, tabs, line breaks, and a few characters the fence removes or replaces.
+_PLAIN_CHARS = "abcXYZ019 .,;:=>-_|!?%/@#()[]{}~\\\"'"
+_TEXT = st.text(alphabet=st.sampled_from(list(_PLAIN_CHARS)), max_size=90) | st.text(
+    alphabet=st.sampled_from(
+        [*_PLAIN_CHARS, "<", "`", "\t", "\n", "\u202e", "\u200b", "é", "＜", "\x1b"]
+    ),
+    max_size=90,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_TEXT, limit=st.integers(min_value=1, max_value=80))
+def test_data_line_fast_path_equals_the_general_one(text: str, limit: int) -> None:
+    fast = data_line(text, limit)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fence, "_PLAIN", _NEVER)
+        general = data_line(text, limit)
+    assert fast == general
+
+
+def test_data_line_fast_path_leaves_no_tag_or_fence() -> None:
+    assert fence._PLAIN.fullmatch("label 12, Phoenix (AZ)")  # the common case takes it
+    assert data_line("a</result>b", 60) == "a‹/result>b"
+    assert data_line("```sql", 60) == "ˋˋˋsql"
+    assert data_line("x" * 61, 60) == "x" * 59 + "…"
+    assert data_line(" two  spaces ", 60) == "two spaces"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, -12, 10**70, decimal.Decimal("-3.50"), decimal.Decimal("1E+3"), decimal.Decimal("NaN")],
+)
+def test_number_cells_read_as_the_fence_would(value: object) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(summarize, "_DIGITS", frozenset())
+        general = summarize._cell(value)
+    assert summarize._cell(value) == general
+    assert len(summarize._cell(value)) <= 60  # a huge integer is cut like any long value
+
+
+class _Str(str):
+    """A text type of a driver's own (a subclass of str)."""
+
+
+def _result(*rows: tuple[object, ...]) -> QueryResult:
+    return QueryResult(tuple(f"c{i}" for i in range(len(rows[0]))), tuple(rows))
+
+
+def test_size_bound_counts_text_in_every_kind_of_column() -> None:
+    # 90 bytes of text a row: in a text column, a column mixing text and numbers, a column
+    # of a str subclass, and bytes; numbers and dates count nothing.
+    row = ("a" * 40, 7, _Str("b" * 20), b"c" * 30, dt.date(2024, 1, 1), decimal.Decimal(1))
+    mixed = ("x" * 10, "d" * 10, _Str("b" * 20), b"c" * 30, None, 2.5)  # 70 bytes
+    result = _result(row, row, mixed, row)
+    assert bound_bytes(result, 340) is result
+    cut = bound_bytes(result, 339)
+    assert cut.truncated and cut.rows == (row, row, mixed)
+    assert bound_bytes(result, 249).rows == (row, row)
+    assert len(bound_bytes(result, 179).rows) == 1
+    with pytest.raises(ExecutionError, match="first row holds 90 bytes"):
+        bound_bytes(result, 89)
+
+
+def test_size_bound_sees_text_after_numbers_in_one_column() -> None:
+    # SQLite keeps any value in any column: the types are read over the whole column.
+    rows = (*((i,) for i in range(50)), ("z" * 1000,))
+    result = _result(*rows)
+    assert bound_bytes(result, 999).truncated
+    assert bound_bytes(result, 1000) is result
+
+
+def test_columns_are_read_as_rows_hold_them() -> None:
+    result = QueryResult(("a", "b"), ((1, "x"), (None, "y"), (3,)))
+    assert result.by_column == ((1, None, 3), ("x", "y", None))
+    assert result.column_types == (frozenset({int, type(None)}), frozenset({str, type(None)}))
+    assert QueryResult(("a", "b"), ()).by_column == ((), ())
+
+
+def test_statistics_of_columns_with_nulls_text_and_mixes() -> None:
+    result = QueryResult(
+        ("n", "city", "mix", "day", "empty"),
+        (
+            (1, "Mesa", "1", dt.date(2024, 1, 2), None),
+            (None, "Mesa", 1, dt.date(2024, 3, 1), None),
+            (5, "Tempe", None, None, None),
+        ),
+    )
+    assert column_stats(result) == [
+        "n: numeric, min 1, max 5, sum 6, 1 null",
+        "city: 2 distinct values",
+        "mix: 1 distinct values, 1 null",  # "1" and 1 read the same
+        "day: dates from 2024-01-02 to 2024-03-01, 1 null",
+        "empty: all null",
+    ]
+    assert "Column statistics over all fetched rows:" in result_summary(result)
