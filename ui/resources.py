@@ -61,11 +61,20 @@ def sample_target() -> str:
     return str(ensure_sample_database())
 
 
-@st.cache_resource(show_spinner="Opening the database…", max_entries=8)
+def _release_database(db: Database) -> None:
+    """Close a database the cache lets go of (evicted past ``max_entries``, or cleared)."""
+    db.close()
+
+
+@st.cache_resource(
+    show_spinner="Opening the database…", max_entries=8, on_release=_release_database
+)
 def open_database(target: str) -> Database:
     """A read-only connection for ``target``, shared by every session using it.
 
     Failures raise (``ConnectionFailed``) and are not cached, so a fixed URL works on retry.
+    A connection evicted from the cache (a ninth URL) or cleared is closed, not left open
+    for the life of the server.
     """
     from sqlagent.db import connect
 

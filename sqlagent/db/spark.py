@@ -289,10 +289,13 @@ def open_spark(target: Target, *, sample_values: bool = True) -> SparkDatabase:
     client_url, databases, display = split_url(target.url)
     _check_reachable(client_url, display)
     _quiet_client_logs()
+    spark: SparkSession | None = None
     try:
         spark = SparkSession.builder.remote(client_url).create()
         known = {r[0] for r in spark.sql("SHOW DATABASES").collect()}
     except Exception as exc:
+        # A session left open would make the client retry its clean-up calls at exit.
+        _stop_quietly(spark)
         raise ConnectionFailed(
             f"Cannot connect to Spark at {display}: {error_message(exc).splitlines()[0]}",
             hint="Is the Spark Connect server running (sbin/start-connect-server.sh) and the "
@@ -307,7 +310,21 @@ def open_spark(target: Target, *, sample_values: bool = True) -> SparkDatabase:
         )
     if databases:
         # This session's own setting: unqualified names then mean the first database given.
-        spark.catalog.setCurrentDatabase(databases[0])
+        try:
+            spark.catalog.setCurrentDatabase(databases[0])
+        except Exception as exc:
+            _stop_quietly(spark)
+            raise ConnectionFailed(
+                f"Cannot use database {databases[0]} on Spark at {display}: "
+                f"{error_message(exc).splitlines()[0]}"
+            ) from None
     return SparkDatabase(
         spark, display_url=display, databases=databases, sample_values=sample_values
     )
+
+
+def _stop_quietly(spark: SparkSession | None) -> None:
+    """Stop a session being given up on; a server that went away is not an error here."""
+    if spark is not None:
+        with contextlib.suppress(Exception):
+            spark.stop()

@@ -465,3 +465,33 @@ def test_another_database_from_the_environment(
     ask(at, "Which city has the largest order?")
     assert at.dataframe[0].value["city"].tolist() == ["Oslo", "Bergen"]
     assert charts(at)[0]["mark"]["type"] == "bar"
+
+
+def test_a_database_the_cache_lets_go_of_is_closed(tmp_path: Path, sample_db_path: Path) -> None:
+    """Evicted past ``max_entries`` (or cleared), a shared connection is closed: a ninth URL
+    does not leave the first one's connection open for the life of the server."""
+    import duckdb
+    import streamlit as st
+
+    from ui.resources import open_database
+
+    targets = []
+    for i in range(9):
+        path = tmp_path / f"db{i}.duckdb"
+        con = duckdb.connect(str(path))
+        con.execute(f"CREATE TABLE t AS SELECT {i} AS n")
+        con.close()
+        targets.append(str(path))
+    try:
+        first = open_database(targets[0])
+        assert first.execute("SELECT n FROM t", max_rows=5, timeout=5).rows == ((0,),)
+        for target in targets[1:]:
+            open_database(target)  # the ninth evicts the least recently used: the first
+        with pytest.raises(duckdb.ConnectionException, match=r"(?i)closed"):
+            first.execute("SELECT n FROM t", max_rows=5, timeout=5)
+        last = open_database(targets[-1])
+        assert last.execute("SELECT n FROM t", max_rows=5, timeout=5).rows == ((8,),)
+    finally:
+        st.cache_resource.clear()
+    with pytest.raises(duckdb.ConnectionException, match=r"(?i)closed"):
+        last.execute("SELECT n FROM t", max_rows=5, timeout=5)

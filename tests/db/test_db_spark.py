@@ -337,6 +337,7 @@ def test_dashboard_answers_the_sample_question_on_spark(
 ) -> None:
     """The dashboard on a Spark database: the sample question asked in its chat box is
     answered with the nine merchants (a verified question: no model is configured)."""
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SQLAGENT_MODEL", "SQLAGENT_POLICY"):
@@ -345,10 +346,15 @@ def test_dashboard_answers_the_sample_question_on_spark(
     monkeypatch.setenv("SQLAGENT_KNOWLEDGE", str(REPO / "sample_data" / "cards.knowledge.yaml"))
     monkeypatch.setenv("SQLAGENT_HOME", str(tmp_path))
     at = AppTest.from_file(str(REPO / "ui" / "app.py"), default_timeout=300)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    at.chat_input[0].set_value(PHOENIX_Q).run()
-    assert not at.exception, [e.value for e in at.exception]
+    try:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        at.chat_input[0].set_value(PHOENIX_Q).run()
+        assert not at.exception, [e.value for e in at.exception]
+    finally:
+        # The dashboard's shared connection ends its Spark session when released (else the
+        # client's exit hook retries clean-up calls against a server that has gone).
+        st.cache_resource.clear()
     frames = [df.value for df in at.dataframe]
     assert frames, "no result table on the page"
     names = list(frames[-1].iloc[:, 0])
