@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .answer.summarize import plain_narrative, result_summary
 from .context.fence import data_line
-from .db.base import bound_bytes, call_within, execute_within, timeout_message
+from .db.base import call_within, execute_within, timeout_message
 from .errors import (
     ClarificationNeeded,
     ConfigError,
@@ -676,9 +676,12 @@ def _check_and_run(
     with rec.step("execute") as info:
         try:
             result = execute_within(
-                db, guarded.executable, max_rows=settings.max_rows, timeout=remaining
+                db,
+                guarded.executable,
+                max_rows=settings.max_rows,
+                timeout=remaining,
+                max_bytes=policy.max_result_bytes,
             )
-            result = bound_bytes(result, policy.max_result_bytes)
         except QueryTimeout as exc:
             # The statement had what was left of the request's time; the limit is the setting.
             exc.message = timeout_message(settings.statement_timeout)

@@ -121,3 +121,66 @@ def test_statistics_of_columns_with_nulls_text_and_mixes() -> None:
         "empty: all null",
     ]
     assert "Column statistics over all fetched rows:" in result_summary(result)
+
+
+# --------------------------------------------------------------------------- driver rows
+
+
+def test_rows_kept_as_the_driver_gave_them_are_tuples_in_order() -> None:
+    """Rows of plain types are passed on without work per row, and still come out as
+    tuples, in order, whatever sequence type the driver used for a row."""
+    from sqlagent.db.values import keep, normalise_rows
+
+    tuples = [(1, "a"), (2, "b")]
+    out = normalise_rows(tuples, [keep, keep])
+    assert out == ((1, "a"), (2, "b")) and all(a is b for a, b in zip(out, tuples, strict=True))
+    mixed = [(1, "a"), [2, "b"], (3, "c")]
+    assert normalise_rows(mixed, [keep, keep]) == ((1, "a"), (2, "b"), (3, "c"))
+    assert all(type(r) is tuple for r in normalise_rows(mixed, [keep, keep]))
+
+
+def test_the_byte_bound_applied_with_the_statement_matches_bound_bytes() -> None:
+    """``execute_within(max_bytes=...)`` cuts the result on the statement's worker exactly as
+    ``bound_bytes`` does afterwards, and leaves the transposed columns with the result."""
+    from sqlagent.db import connect
+    from sqlagent.db.base import execute_within
+
+    db = connect("duckdb:///:memory:")
+    try:
+        sql = "SELECT i, repeat('x', 100) AS pad FROM range(50) t(i) ORDER BY i"
+        whole = db.execute(sql, max_rows=1000, timeout=10)
+        for limit in (10_000, 4_999, 150):
+            got = execute_within(db, sql, max_rows=1000, timeout=10, max_bytes=limit)
+            want = bound_bytes(whole, limit)
+            assert (got.rows, got.truncated) == (want.rows, want.truncated)
+            if not got.truncated:  # computed once, where the rows were made
+                assert "by_column" in got.__dict__ and got.by_column[0] == tuple(range(50))
+        assert len(got.rows) == 1 and got.truncated
+        with pytest.raises(ExecutionError, match="first row"):
+            execute_within(db, sql, max_rows=1000, timeout=10, max_bytes=99)
+    finally:
+        db.close()
+
+
+def _source_values_one_by_one(texts: list[str]) -> list[float]:
+    """The numbers of ``texts`` found one match at a time (the general way)."""
+    from sqlagent.answer.grounding import _SOURCE_NUMBER
+
+    values = set()
+    for text in texts:
+        for m in _SOURCE_NUMBER.finditer(text.replace(",", "")):
+            values.add(abs(float(m.group(0))))
+    return sorted(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(alphabet=st.sampled_from(list("0123456789.,-+eE xk|")), max_size=60),
+        max_size=4,
+    )
+)
+def test_source_numbers_found_at_once_match_one_by_one(texts: list[str]) -> None:
+    from sqlagent.answer.grounding import _source_values
+
+    assert _source_values(texts) == _source_values_one_by_one(texts)

@@ -125,9 +125,9 @@ _SOURCE_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 def _source_values(texts: Iterable[str]) -> list[float]:
     values: set[float] = set()
     for text in texts:
-        for m in _SOURCE_NUMBER.finditer(text.replace(",", "")):
-            # float() of the digits is the correctly rounded value, as through a Decimal.
-            values.add(abs(float(m.group(0))))
+        # Unsigned digits: float() of them is the correctly rounded value, as through a
+        # Decimal, and never negative. (findall and map: the loop is in C.)
+        values.update(map(float, _SOURCE_NUMBER.findall(text.replace(",", ""))))
     return sorted(values)
 
 

@@ -312,9 +312,16 @@ def call_within(fn: Callable[[], T], seconds: float, on_timeout: Callable[[], Ex
 
 
 def execute_within(
-    db: Database, sql: str, *, max_rows: int, timeout: float, grace: float = DEADLINE_GRACE
+    db: Database,
+    sql: str,
+    *,
+    max_rows: int,
+    timeout: float,
+    grace: float = DEADLINE_GRACE,
+    max_bytes: int | None = None,
 ) -> QueryResult:
-    """``db.execute``, returning (or raising ``QueryTimeout``) by ``timeout + grace`` seconds.
+    """``db.execute``, returning (or raising ``QueryTimeout``) by ``timeout + grace`` seconds;
+    with ``max_bytes``, the result is also cut to that many bytes of text (``bound_bytes``).
 
     The engine's own watchdog interrupts the statement at ``timeout``; this bounds what the
     caller waits when the engine is slow to notice (a single huge value, a long-running
@@ -323,8 +330,15 @@ def execute_within(
     """
     from ..errors import QueryTimeout
 
+    def job() -> QueryResult:
+        result = db.execute(sql, max_rows=max_rows, timeout=timeout)
+        # On the worker, which has just built the rows (they are still in its core's
+        # cache); the columns it transposes for the bound stay with the result for the
+        # summary to reuse.
+        return result if max_bytes is None else bound_bytes(result, max_bytes)
+
     return call_within(
-        lambda: db.execute(sql, max_rows=max_rows, timeout=timeout),
+        job,
         timeout + grace,
         lambda: QueryTimeout(timeout_message(timeout), sql=sql, hint=TIMEOUT_HINT),
     )

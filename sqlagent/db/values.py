@@ -14,7 +14,7 @@ import decimal
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 Converter = Callable[[Any], Any]
 
@@ -89,6 +89,8 @@ def normalise_rows(
     ``normalise`` for column ``i``. When every column's converter is ``keep`` the rows are
     returned as they are (no per-value work: a wide result of plain types costs nothing)."""
     if converters and all(c is keep for c in converters):
+        if {*map(type, rows)} <= {tuple}:  # the driver's rows as they are: no work per row
+            return tuple(cast("Sequence[tuple[Any, ...]]", rows))
         return tuple(r if type(r) is tuple else tuple(r) for r in rows)
     if not any(converters):
         return tuple(tuple(normalise(v) for v in row) for row in rows)
