@@ -195,6 +195,11 @@ class QueryResult:
     rows: tuple[tuple[Any, ...], ...]
     truncated: bool = False
     elapsed: float = 0.0
+    declared: tuple[type | None, ...] = field(default=(), compare=False, repr=False)
+    """The Python type of each column's non-NULL values, as the engine declares it (``None``
+    for a column it does not vouch for; empty when it declares none). Readers of a declared
+    column skip looking at every value's type: a size bound passes over a column declared
+    numeric without reading it."""
 
     @property
     def row_count(self) -> int:
@@ -207,6 +212,10 @@ class QueryResult:
         if not self.rows:
             return tuple(() for _ in self.columns)
         return tuple(itertools.zip_longest(*self.rows))
+
+    def declared_kind(self, index: int) -> type | None:
+        """The declared type of column ``index`` (``None`` when the engine does not say)."""
+        return self.declared[index] if len(self.declared) == len(self.columns) else None
 
     @cached_property
     def column_types(self) -> tuple[frozenset[type], ...]:

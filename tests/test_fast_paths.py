@@ -123,6 +123,107 @@ def test_statistics_of_columns_with_nulls_text_and_mixes() -> None:
     assert "Column statistics over all fetched rows:" in result_summary(result)
 
 
+# --------------------------------------------------------------------------- declared types
+
+_DUCK_TYPES = (
+    "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+    "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL(12,2)", "DECIMAL(38,10)",
+    "VARCHAR", "DATE", "TIME", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS",
+    "INTERVAL", "UUID", "BLOB",
+)  # fmt: skip
+
+
+_ONE = "'1'"
+_LITERALS = {
+    "DATE": "'2024-03-01'",
+    "TIME": "'10:00:00'",
+    **dict.fromkeys(
+        ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"), "'2024-03-01 10:00:00'"
+    ),
+    "INTERVAL": "INTERVAL 1 DAY",
+    "UUID": "uuid()",
+    "VARCHAR": "'text'",
+    "BLOB": "'text'",
+}
+
+
+def test_every_type_duckdb_declares_holds_values_of_exactly_that_type() -> None:
+    """The declared type of each native DuckDB column is the exact Python type of every
+    non-NULL value the client returns for it; types not vouched for are declared None."""
+    from sqlagent.db import connect
+
+    db = connect("duckdb:///:memory:")
+    try:
+        casts = ", ".join(
+            f"CASE WHEN i = 1 THEN NULL ELSE CAST({_LITERALS.get(t, _ONE)} AS {t}) END AS c{n}"
+            for n, t in enumerate(_DUCK_TYPES)
+        )
+        result = db.execute(f"SELECT {casts} FROM range(3) t(i)", max_rows=10, timeout=10)
+        assert len(result.declared) == len(_DUCK_TYPES)
+        for kind, column, name in zip(result.declared, result.by_column, _DUCK_TYPES, strict=True):
+            assert kind is not None, name
+            assert None in column, name
+            assert {type(v) for v in column if v is not None} == {kind}, name
+        other = db.execute(
+            "SELECT [1, 2] AS l, {'a': 1} AS s, '{}'::JSON AS j, now() AS tz, 1::BIT AS b",
+            max_rows=10,
+            timeout=10,
+        )
+        assert other.declared == (None,) * 5
+    finally:
+        db.close()
+
+
+_DECLARABLE = st.sampled_from(
+    [
+        (int, st.integers(-(10**20), 10**20)),
+        (float, st.floats(allow_nan=False, width=64)),
+        (decimal.Decimal, st.decimals(places=2, min_value=-(10**9), max_value=10**9)),
+        (str, st.text(max_size=8)),
+        (dt.date, st.dates()),
+        (dt.datetime, st.datetimes()),
+        (bool, st.booleans()),
+        (dt.time, st.times()),
+    ]
+)
+
+
+@st.composite
+def _declared_column(draw: st.DrawFn) -> tuple[type, list[object]]:
+    kind, values = draw(_DECLARABLE)
+    column = draw(st.lists(st.none() | values if draw(st.booleans()) else values, max_size=12))
+    return kind, column
+
+
+@settings(max_examples=400, deadline=None)
+@given(columns=st.lists(_declared_column(), min_size=1, max_size=4))
+def test_statistics_and_size_of_declared_columns_are_those_read_from_the_values(
+    columns: list[tuple[type, list[object]]],
+) -> None:
+    """Reading a column by its declared type (no look at each value's type, NULLs found by
+    the statistics themselves) gives the lines and byte count that reading every value does."""
+    from sqlagent.db.base import _text_bytes
+
+    n = min(len(c) for _, c in columns)
+    rows = tuple(zip(*(c[:n] for _, c in columns), strict=True)) if n else ()
+    names = tuple(f"c{i}" for i in range(len(columns)))
+    declared = QueryResult(names, rows, declared=tuple(k for k, _ in columns))
+    measured = QueryResult(names, rows)
+    assert declared == measured  # what was declared is no part of the result's value
+    assert column_stats(declared) == column_stats(measured)
+    assert _text_bytes(declared, 10**9) == _text_bytes(measured, 10**9)
+
+
+def test_a_size_bound_passes_over_columns_declared_without_text() -> None:
+    rows = tuple((i, decimal.Decimal(i), float(i)) for i in range(50))
+    result = QueryResult(("a", "b", "c"), rows, declared=(int, decimal.Decimal, float))
+    assert bound_bytes(result, 10) is result
+    assert "by_column" not in result.__dict__  # not even transposed
+    text = QueryResult(("a", "t"), ((1, "x" * 20), (2, None), (3, "y" * 20)), declared=(int, str))
+    cut = bound_bytes(text, 30)
+    assert cut.rows == ((1, "x" * 20), (2, None)) and cut.truncated
+
+
 # --------------------------------------------------------------------------- driver rows
 
 

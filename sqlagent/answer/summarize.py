@@ -59,34 +59,63 @@ def column_stats(result: QueryResult) -> list[str]:
     lines = []
     n = result.row_count
     # Read column by column, as transposed once for the result (``QueryResult.by_column``).
-    for raw_name, column, types in zip(
-        result.columns, result.by_column, result.column_types, strict=True
-    ):
+    for i, (raw_name, column) in enumerate(zip(result.columns, result.by_column, strict=True)):
         name = data_line(raw_name, _CELL_CHARS)
-        kinds = set(types)
-        values: Sequence[Any] = column
-        if _NONE in kinds:  # most columns hold no NULL: then no copy is made
-            kinds.discard(_NONE)
-            values = [v for v in column if v is not None]
-        nulls = n - len(values)
-        null_note = f", {nulls} null" if nulls else ""
-        if values and all(_is_number_type(k) for k in kinds):
-            total = _exact_sum(values, kinds)
-            lines.append(
-                f"{name}: numeric, min {_cell(min(values))}, max {_cell(max(values))}, "
-                f"sum {_cell(total)}{null_note}"
-            )
-        elif values and all(issubclass(k, (_dt.date, _dt.datetime)) for k in kinds):
-            lines.append(
-                f"{name}: dates from {_cell(min(values))} to {_cell(max(values))}{null_note}"
-            )
-        elif values:
-            # Text as it is; anything else (or a mix) by how it reads.
-            distinct = len(set(values) if kinds == {str} else {str(v) for v in values})
-            lines.append(f"{name}: {distinct} distinct values{null_note}")
-        else:
-            lines.append(f"{name}: all null")
+        declared = result.declared_kind(i)
+        line = _declared_stats(name, column, declared) if declared and n > 1 else None
+        if line is None:
+            # Without declared types, the types of all columns were read once (for the size
+            # bound too); otherwise only this column's are.
+            types = frozenset(map(type, column)) if result.declared else result.column_types[i]
+            line = _stats(name, column, types, n)
+        lines.append(line)
     return lines
+
+
+def _declared_stats(name: str, column: Sequence[Any], kind: type) -> str | None:
+    """``_stats`` for a column of two or more values that the engine declares to be ``kind``
+    or NULL, read without looking at each value's type; None when NULLs are among them.
+
+    Comparing or adding a NULL raises ``TypeError``: for numbers and dates, a pass that does
+    not raise has met no NULL, so the column needs no pass of its own to find them.
+    """
+    try:
+        if _is_number_type(kind):
+            low, high, total = min(column), max(column), _exact_sum(column, {kind})
+            return f"{name}: numeric, min {_cell(low)}, max {_cell(high)}, sum {_cell(total)}"
+        if issubclass(kind, _dt.date):  # and datetime
+            return f"{name}: dates from {_cell(min(column))} to {_cell(max(column))}"
+    except TypeError:
+        return None
+    if kind is str:
+        distinct = set(column)
+        if None not in distinct:
+            return f"{name}: {len(distinct)} distinct values"
+    return None
+
+
+def _stats(name: str, column: Sequence[Any], types: frozenset[type], n: int) -> str:
+    """The statistics line of ``column``, whose values are of ``types``."""
+    kinds = set(types)
+    values: Sequence[Any] = column
+    if _NONE in kinds:  # most columns hold no NULL: then no copy is made
+        kinds.discard(_NONE)
+        values = [v for v in column if v is not None]
+    nulls = n - len(values)
+    null_note = f", {nulls} null" if nulls else ""
+    if values and all(_is_number_type(k) for k in kinds):
+        total = _exact_sum(values, kinds)
+        return (
+            f"{name}: numeric, min {_cell(min(values))}, max {_cell(max(values))}, "
+            f"sum {_cell(total)}{null_note}"
+        )
+    if values and all(issubclass(k, (_dt.date, _dt.datetime)) for k in kinds):
+        return f"{name}: dates from {_cell(min(values))} to {_cell(max(values))}{null_note}"
+    if values:
+        # Text as it is; anything else (or a mix) by how it reads.
+        distinct = len(set(values) if kinds == {str} else {str(v) for v in values})
+        return f"{name}: {distinct} distinct values{null_note}"
+    return f"{name}: all null"
 
 
 def result_summary(result: QueryResult, *, max_rows: int = 20) -> str:

@@ -350,18 +350,30 @@ _TEXT_TYPES = (str, bytes, bytearray, memoryview)
 def _text_bytes(result: QueryResult, stop: int) -> int:
     """The length of the text and binary values of ``result``, counted until past ``stop``.
 
-    Column by column, with the work in C: a column of numbers or dates is passed over on its
-    value types alone, and a column of text alone is measured without a test per value.
+    Column by column, with the work in C: a column the engine declares numeric (or a date...)
+    is passed over unread, one of other values on its value types alone, and a column of text
+    alone is measured without a test per value.
     """
     total = 0
-    for column, kinds in zip(result.by_column, result.column_types, strict=True):
-        text = [k for k in kinds if issubclass(k, _TEXT_TYPES)]
-        if not text:
+    for i in range(len(result.columns)):
+        declared = result.declared_kind(i)
+        if declared is not None and not issubclass(declared, _TEXT_TYPES):
             continue
-        if len(text) == len(kinds):
-            total += sum(map(len, column))
+        column = result.by_column[i]
+        if declared is not None:
+            try:
+                total += sum(map(len, column))
+            except TypeError:  # NULLs among them
+                total += sum([len(v) for v in column if v is not None])
         else:
-            total += sum([len(v) for v in column if isinstance(v, _TEXT_TYPES)])
+            kinds = result.column_types[i]
+            text = [k for k in kinds if issubclass(k, _TEXT_TYPES)]
+            if not text:
+                continue
+            if len(text) == len(kinds):
+                total += sum(map(len, column))
+            else:
+                total += sum([len(v) for v in column if isinstance(v, _TEXT_TYPES)])
         if total > stop:
             break
     return total

@@ -193,6 +193,69 @@ def test_close_with_a_statement_winding_down_leaves_the_close_to_the_background(
         db.execute("SELECT 1", max_rows=5, timeout=5)
 
 
+def test_a_cursor_is_reused_only_after_a_statement_that_ended_on_its_own(shop: Database) -> None:
+    """Reused after a statement that read its whole result; closed after a timeout, an
+    error or a result cut short, so that no interrupt, failure or leftover rows reach the
+    next statement."""
+    idle = shop._idle  # type: ignore[attr-defined]
+    shop.execute("SELECT 1", max_rows=5, timeout=5)
+    assert len(idle) == 1
+    first = idle[0]
+    assert shop.execute("SELECT 2", max_rows=5, timeout=5).rows == ((2,),)
+    assert idle == [first]  # the same cursor ran it
+    with pytest.raises(QueryTimeout):
+        shop.execute(
+            "SELECT count(*) FROM range(100000000) a, range(100000000) b", max_rows=5, timeout=0.3
+        )
+    assert idle == []  # the interrupted one was closed, not put back
+    assert shop.execute("SELECT 3", max_rows=5, timeout=5).rows == ((3,),)
+    with pytest.raises(ExecutionError):
+        shop.execute("SELECT no_such_column FROM range(3)", max_rows=5, timeout=5)
+    assert idle == []  # the cursor that ran the failed statement was closed
+    assert shop.execute("SELECT 4", max_rows=5, timeout=5).rows == ((4,),)
+    assert len(idle) == 1
+    cut = shop.execute("SELECT * FROM range(100)", max_rows=10, timeout=5)
+    assert cut.truncated and idle == []  # rows left unread: closed with them
+    assert shop.execute("SELECT 5", max_rows=5, timeout=5).rows == ((5,),)
+
+
+def test_statements_running_at_once_each_have_a_cursor_of_their_own(shop: Database) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(25):
+                sql = f"SELECT {k} AS k, {i} AS i, sum(x) AS s FROM range({1000 * (k + 1)}) t(x)"
+                got = shop.execute(sql, max_rows=5, timeout=10).rows
+                n = 1000 * (k + 1)
+                assert got == ((k, i, n * (n - 1) // 2),)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert 1 <= len(shop._idle) <= 4  # type: ignore[attr-defined]
+
+
+def test_closing_frees_the_file_with_cursors_kept_for_reuse(shop_path: Path) -> None:
+    """Once closed, the file is free: DuckDB lets this process open it for writing, which it
+    refuses while any connection (a kept cursor included) still has it open read-only."""
+    db = connect(f"duckdb:///{shop_path}")
+    db.execute("SELECT 1", max_rows=5, timeout=5)
+    assert len(db._idle) == 1  # type: ignore[attr-defined]
+    with pytest.raises(duckdb.ConnectionException):
+        duckdb.connect(str(shop_path))
+    db.close()
+    con = duckdb.connect(str(shop_path))
+    con.close()
+
+
 def test_errors_carry_the_database_message(shop: Database) -> None:
     with pytest.raises(ExecutionError) as info:
         shop.execute("SELECT * FROM custmers", max_rows=5, timeout=5)
