@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pandas is heavy: imported only when a DataFrame is asked for
@@ -211,7 +212,12 @@ class QueryResult:
         result: the size bound, the statistics of the summary. A short row reads as NULLs."""
         if not self.rows:
             return tuple(() for _ in self.columns)
-        return tuple(itertools.zip_longest(*self.rows))
+        try:
+            # A pass per column, not zip(*rows): that makes an iterator per row, a thousand
+            # objects for the cyclic collector to count, which set off a collection per answer.
+            return tuple([tuple(map(itemgetter(i), self.rows)) for i in range(len(self.columns))])
+        except IndexError:
+            return tuple(itertools.zip_longest(*self.rows))
 
     def declared_kind(self, index: int) -> type | None:
         """The declared type of column ``index`` (``None`` when the engine does not say)."""

@@ -104,6 +104,26 @@ def test_columns_are_read_as_rows_hold_them() -> None:
     assert QueryResult(("a", "b"), ()).by_column == ((), ())
 
 
+def test_transposing_a_thousand_rows_sets_off_no_collection() -> None:
+    """Columns are read without an object per row (``zip(*rows)`` makes an iterator per row:
+    a thousand of them set the cyclic collector off on every answer)."""
+    import gc
+
+    rows = tuple((i, f"v{i}", float(i)) for i in range(1000))
+    result = QueryResult(("a", "b", "c"), rows)
+    threshold = gc.get_threshold()
+    gc.collect()
+    before = sum(s["collections"] for s in gc.get_stats())
+    gc.set_threshold(200)
+    try:
+        columns = result.by_column
+    finally:
+        gc.set_threshold(*threshold)
+    assert sum(s["collections"] for s in gc.get_stats()) == before
+    assert columns == (tuple(range(1000)), tuple(f"v{i}" for i in range(1000)),
+                       tuple(float(i) for i in range(1000)))  # fmt: skip
+
+
 def test_statistics_of_columns_with_nulls_text_and_mixes() -> None:
     result = QueryResult(
         ("n", "city", "mix", "day", "empty"),
@@ -160,6 +180,7 @@ def test_every_type_duckdb_declares_holds_values_of_exactly_that_type() -> None:
         )
         result = db.execute(f"SELECT {casts} FROM range(3) t(i)", max_rows=10, timeout=10)
         assert len(result.declared) == len(_DUCK_TYPES)
+        assert all(type(row) is tuple for row in result.rows)  # kept as the client gave them
         for kind, column, name in zip(result.declared, result.by_column, _DUCK_TYPES, strict=True):
             assert kind is not None, name
             assert None in column, name

@@ -171,7 +171,8 @@ def bounded(
 ) -> tuple[tuple[tuple[Any, ...], ...], bool]:
     """Cut ``rows`` (fetched as ``max_rows + 1``) to ``max_rows``; say whether any were cut."""
     truncated = len(rows) > max_rows
-    return tuple(rows[:max_rows]), truncated
+    # Copied once: cut only when there is something to cut.
+    return tuple(rows[:max_rows] if truncated else rows), truncated
 
 
 def timeout_message(timeout: float) -> str:

@@ -172,9 +172,13 @@ class DuckDatabase:
             reuse = len(fetched) <= max_rows  # fewer than asked for: the result is spent
             rows, truncated = bounded(fetched, max_rows)
             type_names = [str(d[1]).upper() for d in description]
+            converters = [_converter(name) for name in type_names]
             return QueryResult(
                 columns=tuple(str(d[0]) for d in description),
-                rows=normalise_rows(rows, [_converter(name) for name in type_names]),
+                # The client's rows are tuples: of plain types only, they are kept as they are.
+                rows=rows
+                if all(c is keep for c in converters)
+                else normalise_rows(rows, converters),
                 truncated=truncated,
                 elapsed=elapsed,
                 declared=tuple(map(declared_type, type_names)),
