@@ -13,8 +13,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import dbfixtures
 import pytest
@@ -71,6 +73,43 @@ def conversation_block(prompt: str) -> str:
     return prompt.split("<conversation>", 1)[1].split("</conversation>", 1)[0]
 
 
+@contextmanager
+def app_tests_at_once() -> Iterator[None]:
+    """Let AppTest runs overlap on threads.
+
+    An AppTest run is made to be the only one: it switches streamlit's configuration to
+    AppTest mode and sets the ``Runtime`` singleton for its duration, then puts back what it
+    found. Two runs at once undo each other's: one that ends while the other is still
+    running leaves it without AppTest mode (a segmented control's options then go
+    unrecorded, and its next run fails with a ``KeyError`` on the control's id) or without a
+    Runtime. Here both stay set until every run is over.
+    """
+    from streamlit import config
+    from streamlit.runtime import Runtime
+    from streamlit.testing.v1 import app_test
+    from streamlit.testing.v1.util import build_mock_config_get_option
+
+    class KeepsRuntime(type):
+        def __setattr__(cls, name: str, value: Any) -> None:
+            if name != "_instance":
+                super().__setattr__(name, value)
+            elif value is not None:  # a run's own, set as it starts; never taken away
+                Runtime._instance = value
+
+    class SharedRuntime(Runtime, metaclass=KeepsRuntime):
+        pass
+
+    app_test_mode = build_mock_config_get_option({"global.appTest": True})
+    try:
+        with (
+            mock.patch.object(config, "get_option", new=app_test_mode),
+            mock.patch.object(app_test, "Runtime", SharedRuntime),
+        ):
+            yield
+    finally:
+        Runtime._instance = None
+
+
 def ask_together(*pairs: tuple[AppTest, str]) -> None:
     """Each session asks its question, all at the same time (one thread per session)."""
     errors: list[BaseException] = []
@@ -82,10 +121,11 @@ def ask_together(*pairs: tuple[AppTest, str]) -> None:
             errors.append(exc)
 
     threads = [threading.Thread(target=one, args=pair) for pair in pairs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    with app_tests_at_once():
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
     assert errors == []
     for at, _ in pairs:
         assert not at.exception, [e.value for e in at.exception]
@@ -124,6 +164,46 @@ def test_simultaneous_sessions_keep_their_own_conversation_and_share_the_history
     stored = {e.id: e for e in store.list(limit=10)}
     assert set(stored) == ids
     assert {e.source for e in stored.values()} == {"ui"}
+
+
+def test_a_session_that_finishes_first_leaves_the_other_one_whole(
+    shared_store: tuple[dbfixtures.Scratch, Path],
+) -> None:
+    """One session's run ends while the other's is still writing its answer: the other's
+    answer (its chart switch included) works on its next run. (Without
+    ``app_tests_at_once`` the ending run takes AppTest mode away from the other, and that
+    run fails with a KeyError on the chart switch's id.)"""
+    a_running, b_waiting, a_done = threading.Event(), threading.Event(), threading.Event()
+
+    def a_sql(messages: Any) -> str:
+        a_running.set()
+        assert b_waiting.wait(30)
+        return PHOENIX_SQL
+
+    def b_sql(messages: Any) -> str:
+        b_waiting.set()
+        assert a_done.wait(30)  # writes its answer after the other run has ended
+        return CATEGORY_SQL
+
+    a = start(ScriptedLLM([a_sql, "Nine merchants."]))
+    b = start(ScriptedLLM([b_sql, "Restaurants.", PHOENIX_SQL, "Nine merchants."]))
+
+    def run_a() -> None:
+        try:
+            a.chat_input[0].set_value(PHOENIX).run()
+        finally:
+            a_done.set()
+
+    with app_tests_at_once():
+        other = threading.Thread(target=run_a)
+        other.start()
+        assert a_running.wait(30)  # the run that started first is the one to end first
+        b.chat_input[0].set_value(CATEGORY).run()
+        other.join(timeout=60)
+    b.chat_input[0].set_value(PHOENIX).run()
+    assert not a.exception and not b.exception, [e.value for e in (*a.exception, *b.exception)]
+    assert [t.label for t in turns(b)] == [CATEGORY, PHOENIX]
+    assert turns(a)[0].answer.row_count == 9 and turns(b)[1].answer.row_count == 9
 
 
 def test_a_verified_example_saved_in_one_session_answers_another_at_once(
