@@ -65,6 +65,10 @@ WIDE_TABLE_COLUMNS = 40
 the question points at, then the first ones; the rest are listed by name only."""
 
 
+WHOLE_TEXT_KEPT = 50_000
+"""Tokens up to which the whole schema's text is kept with the prepared schema."""
+
+
 class _Prepared:
     """A schema made ready for building contexts: annotated tables (knowledge descriptions,
     profile ranges), their rendered sizes and the linking index. Built once per schema."""
@@ -80,6 +84,7 @@ class _Prepared:
         self.tables = tuple(_annotate(t, knowledge, profiles) for t in schema.tables)
         self._costs: list[int] | None = None
         self._total: int | None = None
+        self._text: str | None = None
         self.min_cost = 0
 
     def _measure(self) -> None:
@@ -87,9 +92,11 @@ class _Prepared:
         # pruned, its cost estimated from the share of columns kept) and the schema total.
         dialect = self.schema.dialect
         costs = []
+        blocks = []
         total = 0
         for table in self.tables:
-            tokens = estimate_tokens(render_table(table, dialect))
+            blocks.append(render_table(table, dialect))
+            tokens = estimate_tokens(blocks[-1])
             total += tokens + 1  # the blank line between blocks
             n = len(table.columns)
             if n > WIDE_TABLE_COLUMNS:
@@ -97,6 +104,18 @@ class _Prepared:
             costs.append(tokens)
         self._costs, self._total = costs, max(total - 1, 0)
         self.min_cost = min(costs, default=0)
+        # Kept for every question that the whole schema fits; one too large to fit any
+        # budget is not kept.
+        self._text = "\n\n".join(blocks) if self._total <= WHOLE_TEXT_KEPT else None
+
+    def whole_text(self) -> str:
+        """The whole schema as one text (every table rendered, blank lines between)."""
+        if self._total is None:
+            self._measure()
+        if self._text is not None:
+            return self._text
+        dialect = self.schema.dialect
+        return "\n\n".join(render_table(t, dialect) for t in self.tables)
 
     def cost(self, pos: int) -> int:
         """Tokens table ``pos`` takes in a pruned context."""
@@ -356,7 +375,7 @@ def build_context(
     if prepared.total() <= budget:
         chosen = list(range(len(prepared.tables)))
         scores: dict[int, dict[str, float]] = {}
-        text = "\n\n".join(render_table(t, dialect) for t in prepared.tables)
+        text = prepared.whole_text()
     else:
         # Room for the line naming what was left out.
         chosen, scores = _select(prepared, question, matches, max(budget - 25, 0))

@@ -146,8 +146,9 @@ class DuckDatabase:
 
         # A cursor of its own per statement: interrupt() then cancels exactly this statement.
         # A cursor is reused only after a statement that ended on its own and read its whole
-        # result: only single SELECTs run (nothing session-scoped is left behind), and one
-        # interrupted, failed or cut short is closed with whatever it was still holding.
+        # result, a small one: only single SELECTs run (nothing session-scoped is left
+        # behind), and one interrupted, failed, cut short or holding text is closed with
+        # whatever it was still holding.
         with self._running_lock:
             self._running += 1
             cur = self._idle.pop() if self._idle else None
@@ -169,10 +170,13 @@ class DuckDatabase:
                 if dog.fired:  # interrupted just as the last rows arrived: still over time
                     raise QueryTimeout(timeout_message(timeout), sql=sql, hint=TIMEOUT_HINT)
             elapsed = clock.elapsed
-            reuse = len(fetched) <= max_rows  # fewer than asked for: the result is spent
             rows, truncated = bounded(fetched, max_rows)
             type_names = [str(d[1]).upper() for d in description]
             converters = [_converter(name) for name in type_names]
+            declared = tuple(map(declared_type, type_names))
+            # Kept only when what the cursor holds until its next statement is small: a
+            # result read to its end, of numbers and dates (no text, no blobs).
+            reuse = len(fetched) <= max_rows and all(map(_fixed_width, declared))
             return QueryResult(
                 columns=tuple(str(d[0]) for d in description),
                 # The client's rows are tuples: of plain types only, they are kept as they are.
@@ -181,7 +185,7 @@ class DuckDatabase:
                 else normalise_rows(rows, converters),
                 truncated=truncated,
                 elapsed=elapsed,
-                declared=tuple(map(declared_type, type_names)),
+                declared=declared,
             )
         finally:
             with self._running_lock:
@@ -232,6 +236,10 @@ def declared_type(name: str) -> type | None:
     if kind is None and _DECIMAL.fullmatch(name):
         return decimal.Decimal
     return kind
+
+
+def _fixed_width(kind: type | None) -> bool:
+    return kind is not None and not issubclass(kind, (str, bytes))
 
 
 _DECIMAL = re.compile(r"DECIMAL\(\d+,\s*\d+\)")

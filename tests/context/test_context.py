@@ -152,6 +152,23 @@ def test_small_schema_is_sent_whole() -> None:
     assert ctx.tokens == estimate_tokens(ctx.text)
 
 
+def test_a_schema_sent_whole_is_rendered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every question after the first gets the whole-schema text kept with the prepared
+    schema: the same text, with no table rendered again."""
+    from sqlagent.context import build
+
+    schema = SchemaInfo(SHOP.dialect, tuple(SHOP.tables))  # a schema not prepared before
+    first = build_context(schema, "How many orders?", budget=5000)
+    rendered: list[str] = []
+    real = build.render_table
+    monkeypatch.setattr(
+        build, "render_table", lambda t, *a, **k: rendered.append(t.name) or real(t, *a, **k)
+    )
+    again = build_context(schema, "Which customers ordered most?", budget=5000)
+    assert again.text == first.text == "\n\n".join(real(t, SHOP.dialect) for t in SHOP.tables)
+    assert rendered == []
+
+
 def test_large_schema_is_pruned_to_the_budget() -> None:
     schema = wide_schema()
     whole = estimate_tokens(render_schema(schema))

@@ -194,9 +194,9 @@ def test_close_with_a_statement_winding_down_leaves_the_close_to_the_background(
 
 
 def test_a_cursor_is_reused_only_after_a_statement_that_ended_on_its_own(shop: Database) -> None:
-    """Reused after a statement that read its whole result; closed after a timeout, an
-    error or a result cut short, so that no interrupt, failure or leftover rows reach the
-    next statement."""
+    """Reused after a statement that read its whole result of numbers; closed after a
+    timeout, an error, a result cut short or one of text, so that no interrupt, failure,
+    leftover rows or large values stay with it for the next statement."""
     idle = shop._idle  # type: ignore[attr-defined]
     shop.execute("SELECT 1", max_rows=5, timeout=5)
     assert len(idle) == 1
@@ -217,6 +217,9 @@ def test_a_cursor_is_reused_only_after_a_statement_that_ended_on_its_own(shop: D
     cut = shop.execute("SELECT * FROM range(100)", max_rows=10, timeout=5)
     assert cut.truncated and idle == []  # rows left unread: closed with them
     assert shop.execute("SELECT 5", max_rows=5, timeout=5).rows == ((5,),)
+    assert len(idle) == 1
+    assert shop.execute("SELECT 'text' AS t", max_rows=5, timeout=5).rows == (("text",),)
+    assert idle == []  # what a result of text holds may be large: not kept
 
 
 def test_statements_running_at_once_each_have_a_cursor_of_their_own(shop: Database) -> None:
