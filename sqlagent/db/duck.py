@@ -146,9 +146,9 @@ class DuckDatabase:
 
         # A cursor of its own per statement: interrupt() then cancels exactly this statement.
         # A cursor is reused only after a statement that ended on its own and read its whole
-        # result, a small one: only single SELECTs run (nothing session-scoped is left
-        # behind), and one interrupted, failed, cut short or holding text is closed with
-        # whatever it was still holding.
+        # result, a small one: only single SELECTs run (what one can leave with the session
+        # is next to nothing: a `setseed()` for later `random()` calls), and one interrupted,
+        # failed, cut short or holding text is closed with whatever it was still holding.
         with self._running_lock:
             self._running += 1
             cur = self._idle.pop() if self._idle else None
@@ -197,18 +197,12 @@ class DuckDatabase:
                 cur.close()
 
 
-_NATIVE_TYPES = re.compile(
-    r"(BOOLEAN|U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL\(\d+,\s*\d+\)"
-    r"|VARCHAR|DATE|TIME|TIMESTAMP(_S|_MS|_NS)?|INTERVAL|UUID|BLOB)"
-)
-"""DuckDB types that the Python client already returns as the native values of
-``sqlagent.db.values`` (TIMESTAMP WITH TIME ZONE, lists, structs, maps, JSON are not)."""
-
-
 def _converter(name: str) -> Converter | None:
+    """``keep`` for a type the client already returns as a native value of
+    ``sqlagent.db.values`` (every declared type), JSON parsed, anything else normalised."""
     if name == "JSON":
         return parse_json
-    return keep if _NATIVE_TYPES.fullmatch(name) else None
+    return keep if declared_type(name) is not None else None
 
 
 _DECLARED: dict[str, type] = {
