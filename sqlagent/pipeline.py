@@ -670,7 +670,9 @@ def _check_and_run(
                 hint="Write it more simply: fewer parts, less nesting.",
             ),
         )
-        info.update(sql=guarded.sql, executable=guarded.executable)
+        info.update(
+            sql=guarded.sql, executable=guarded.executable, stops_promptly=guarded.stops_promptly
+        )
     rec.emit("execute", "Running the query", sql=guarded.sql)
     remaining = max(settings.statement_timeout - (time.monotonic() - started), _MIN_STATEMENT)
     with rec.step("execute") as info:
@@ -681,6 +683,7 @@ def _check_and_run(
                 max_rows=settings.max_rows,
                 timeout=remaining,
                 max_bytes=policy.max_result_bytes,
+                stops_promptly=guarded.stops_promptly,
             )
         except QueryTimeout as exc:
             # The statement had what was left of the request's time; the limit is the setting.

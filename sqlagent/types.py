@@ -186,6 +186,10 @@ class GuardedSQL:
     executable: str
     tables: tuple[str, ...] = ()
     limit_added: bool = False
+    stops_promptly: bool = False
+    """An interrupt stops it within moments on an engine that runs in the process: only
+    bounded steps, a small statement (``guard.promptness``). Such an engine may then run it
+    on the caller's thread, with no hand-off to a worker."""
 
 
 @dataclass(frozen=True)

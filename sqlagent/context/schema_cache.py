@@ -364,6 +364,8 @@ class CachedSchemaDatabase:
         self.dialect: str = db.dialect
         self.display_url: str = db.display_url
         self.path: Path | None = db.path
+        # Statements run on the wrapped database, so its interrupt is the one that stops them.
+        self.prompt_interrupt: bool = getattr(db, "prompt_interrupt", False)
         self.cache = cache or SchemaCache()
         self.max_age = max_age
         self.recheck_after = recheck_after

@@ -57,6 +57,9 @@ class DuckDatabase:
     """A read-only DuckDB connection (see the module docstring for what protects it)."""
 
     dialect = "duckdb"
+    prompt_interrupt = True
+    """An interrupt stops a statement of bounded steps between two chunks of rows, within
+    moments (``execute_within`` then runs it on the caller's thread)."""
 
     def __init__(
         self,

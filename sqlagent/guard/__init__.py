@@ -33,6 +33,7 @@ from .constructs import _check_nodes, _check_reserved_names
 from .names import _analyse, _demote_double_quoted, _known_names, _QuotedName, _spell_as_defined
 from .parse import _check_blocks, _check_size, _check_statement, _parse, _strip_parens
 from .policy import visible_schema
+from .promptness import stops_promptly
 from .rowfilter import apply_row_filters
 from .rules import rules_for
 
@@ -120,6 +121,7 @@ def _check(sql: str, schema: SchemaInfo, policy: Policy, name: str) -> GuardedSQ
             _spell_as_defined(output, schema)
         if policy.row_filters:
             output = apply_row_filters(output, schema, policy, rules)
+        prompt = stops_promptly(output)  # before generating: that may reuse the tree
         if _trailing_limit(output, name):
             # The tree is not needed after this: generate it in place rather than copy it.
             text = _generate(output, name, copy=False)
@@ -135,4 +137,6 @@ def _check(sql: str, schema: SchemaInfo, policy: Policy, name: str) -> GuardedSQ
             f"The query could not be checked ({type(exc).__name__}: {exc}); rewrite it more simply",
             sql=sql,
         ) from exc
-    return GuardedSQL(sql=text, executable=executable, tables=tables, limit_added=added)
+    return GuardedSQL(
+        sql=text, executable=executable, tables=tables, limit_added=added, stops_promptly=prompt
+    )
