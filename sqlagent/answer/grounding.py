@@ -12,6 +12,7 @@ Anything else was made up, and is reported.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -123,24 +124,27 @@ _SOURCE_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 def _source_values(texts: Iterable[str]) -> list[float]:
-    values: set[float] = set()
-    for text in texts:
-        # Unsigned digits: float() of them is the correctly rounded value, as through a
-        # Decimal, and never negative. (findall and map: the loop is in C.)
-        values.update(map(float, _SOURCE_NUMBER.findall(text.replace(",", ""))))
-    return sorted(values)
+    """The distinct numbers written in ``texts``, in ascending order."""
+    # Unsigned digits: float() of them is the correctly rounded value, as through a Decimal,
+    # and never negative. One findall over all the texts, each distinct spelling converted
+    # once: the loops are in C. ("\n" keeps the digits of two texts apart.)
+    found = _SOURCE_NUMBER.findall("\n".join(texts).replace(",", ""))
+    return sorted(set(map(float, set(found))))
+
+
+def _near(sources: list[float], value: float, slack: float) -> bool:
+    """True when a number of the sorted ``sources`` lies within ``slack`` of ``value``."""
+    i = bisect_left(sources, value - slack)
+    return i < len(sources) and sources[i] <= value + slack
 
 
 def _grounded(mention: NumberMention, sources: list[float], row_count: int) -> bool:
     value = abs(mention.value)
     slack = mention.tolerance + 1e-9 * max(1.0, value)
-    candidates = [value]
-    if mention.percent:
-        candidates.append(value / 100)  # 12% of a ratio 0.12
-    for candidate in candidates:
-        for source in sources:
-            if abs(source - candidate) <= (slack if candidate == value else slack / 100 + 1e-12):
-                return True
+    if _near(sources, value, slack):
+        return True
+    if mention.percent and _near(sources, value / 100, slack / 100 + 1e-12):
+        return True  # 12% of a ratio 0.12
     # Rankings: "the 3rd largest" is a position among the rows shown.
     return mention.ordinal and 1 <= value <= max(row_count, 1)
 
@@ -155,9 +159,12 @@ def ungrounded_numbers(
     >>> ungrounded_numbers("Revenue was 2,000.", "sum 1234.5")
     ['2,000']
     """
+    mentions = numbers_in(narrative)
+    if not mentions:
+        return []
     sources = _source_values([summary, *also])
     missing: list[str] = []
-    for mention in numbers_in(narrative):
+    for mention in mentions:
         if not _grounded(mention, sources, row_count) and mention.text not in missing:
             missing.append(mention.text.strip())
     return missing
