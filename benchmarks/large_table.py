@@ -2,9 +2,10 @@
 
 1. Time: an aggregate question (sum and average by group) answered by ``pipeline.ask`` with a
    scripted model (so the model costs nothing; narration on, with a scripted narrative)
-   against the same SQL run directly on a plain ``duckdb`` connection. Rounds alternate
-   between the two, and which of them goes first; the figure is the ratio of the medians
-   (goal: at most 1.05), with the agent's time outside the database taken apart.
+   against the same SQL run directly on a plain ``duckdb`` connection. Each round runs both
+   (and the plain SQL with the guard's row bound), in an order that rotates; the figure is
+   the median of the rounds' own agent/plain ratios (goal: at most 1.05), with the agent's
+   time outside the database taken apart.
 2. Memory: ``SELECT * FROM big`` asked with ``max_rows=1000``. The guard bounds it to 1,001
    rows and the executor fetches at most that many, so memory must not grow with the table.
    Each case runs in a fresh process and reports its peak RSS growth (Linux ``VmHWM``, reset
