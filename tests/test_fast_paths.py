@@ -306,3 +306,12 @@ def test_source_numbers_found_at_once_match_one_by_one(texts: list[str]) -> None
     from sqlagent.answer.grounding import _source_values
 
     assert _source_values(texts) == _source_values_one_by_one(texts)
+
+
+def test_a_sum_past_the_float_range_is_summarised_not_raised() -> None:
+    big = 8.988465674311579e307
+    result = QueryResult(("x",), ((big,), (big,), (-big,)), declared=(float,))
+    # Exactly, the sum is ``big``; a running float sum overflows on the way.
+    assert column_stats(result) == [f"x: numeric, min {-big!r}, max {big!r}, sum {big!r}"]
+    over = QueryResult(("x",), ((big,), (big,), (big,)), declared=(float,))
+    assert column_stats(over)[0].endswith("sum inf")

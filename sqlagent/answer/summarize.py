@@ -10,6 +10,7 @@ import datetime as _dt
 import decimal
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 from ..context.fence import data_line
@@ -46,9 +47,18 @@ def _exact_sum(values: Sequence[Any], kinds: set[type]) -> Any:
     """The sum without float drift: exact for integers and decimals, correctly rounded for
     floats. (Once per column of every answer, so it avoids a conversion per value.)"""
     if any(issubclass(k, float) for k in kinds):
-        if all(issubclass(k, (int, float)) for k in kinds):
-            return math.fsum(values)  # takes them as they are: no conversion per value
-        return math.fsum(float(v) for v in values)
+        floats = values if all(issubclass(k, (int, float)) for k in kinds) else None
+        try:
+            if floats is not None:
+                return math.fsum(floats)  # takes them as they are: no conversion per value
+            return math.fsum(float(v) for v in values)
+        except OverflowError:
+            # The running sum left the float range: add exactly, then round (to ±inf beyond it).
+            exact = sum(map(Fraction, (float(v) for v in values)), Fraction(0))
+            try:
+                return float(exact)
+            except OverflowError:
+                return math.inf if exact > 0 else -math.inf
     if any(issubclass(k, decimal.Decimal) for k in kinds):
         return sum(values, decimal.Decimal(0))
     return sum(values)
